@@ -1,0 +1,101 @@
+# kubess.stateful — every set-up step a fresh machine needs is a target here.
+#   make demo    set up, start the local cluster, run the site playbook on it, print a summary
+#   make test    set up, then unit tests, sanity, lint and the integration tests on the local cluster
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+REPO := $(CURDIR)
+KUBESS_CACHE_DIR ?= $(HOME)/.cache/kubess-stateful
+export KUBESS_CACHE_DIR
+PYTHON ?= python3
+
+# The venv lives in the cache, keyed by the lock file, so a warm run installs nothing.
+REQ_HASH := $(shell sha256sum requirements.txt | cut -c1-12)
+VENV := $(KUBESS_CACHE_DIR)/venv-$(REQ_HASH)
+VENV_OK := $(VENV)/.installed
+BIN := $(VENV)/bin
+
+# The checkout is importable as kubess.stateful through a link in the cache (one per checkout).
+COLL_ROOT := $(KUBESS_CACHE_DIR)/collections/$(shell printf '%s' '$(REPO)' | sha256sum | cut -c1-12)
+COLL_LINK := $(COLL_ROOT)/ansible_collections/kubess/stateful
+
+K8S_BIN := $(shell tools/localcluster/build.sh --print | sed -n 's/^K8S_BIN=//p')
+export KUBECONFIG := $(REPO)/.localcluster/kubeconfig
+export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
+export PATH := $(BIN):$(K8S_BIN):$(PATH)
+export ANSIBLE_CONFIG := $(REPO)/ansible.cfg
+
+.PHONY: help setup venv collection-link apt-deps cluster-build cluster-up cluster-down cluster-status \
+	demo test unit sanity lint integration molecule bench build docs clean
+
+help:
+	@echo "make demo | test | cluster-up | cluster-down | cluster-status | bench | build | unit | sanity | lint | integration"
+
+setup: venv collection-link apt-deps
+
+venv: $(VENV_OK)
+	@ln -sfn $(VENV) .venv
+
+$(VENV_OK): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	@touch $@
+
+collection-link:
+	@mkdir -p $(dir $(COLL_LINK))
+	@ln -sfn $(REPO) $(COLL_LINK)
+
+# Debian packages the tests use: the userspace NFS server and a real NFS client.
+APT_PACKAGES := nfs-ganesha nfs-ganesha-vfs libnfs-utils rsync
+apt-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "[setup] apt-get install$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+cluster-build:
+	tools/localcluster/build.sh
+
+cluster-up:
+	tools/localcluster/cluster.sh up
+
+cluster-down:
+	tools/localcluster/cluster.sh down
+
+cluster-status:
+	tools/localcluster/cluster.sh status
+
+unit: venv collection-link
+	cd $(COLL_LINK) && $(BIN)/python -m pytest -q tests/unit
+
+sanity: venv collection-link
+	tools/ci/sanity.sh
+
+lint: venv collection-link
+	$(BIN)/ansible-lint --profile production
+	$(BIN)/yamllint -s .
+
+integration: setup cluster-build
+	cd $(COLL_LINK) && $(BIN)/python -m pytest -q tests/integration
+
+test: setup cluster-build
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory sanity
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory integration
+
+demo: setup cluster-up
+	$(BIN)/ansible-playbook -i inventories/local/hosts.yml playbooks/site.yml
+	$(BIN)/python tools/demo_summary.py
+
+bench: setup cluster-up
+	$(BIN)/python benchmarks/bench_wait.py
+
+build: venv
+	$(BIN)/ansible-galaxy collection build --force --output-path .build
+
+clean:
+	rm -rf .build tests/output .pytest_cache

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Builds the local cluster's binaries from the Go module proxy, once per pinned version.
+#
+#   tools/localcluster/build.sh            build whatever is missing from the cache
+#   tools/localcluster/build.sh --print    print the cache's bin directories, build nothing
+#
+# Binaries land in $KUBESS_CACHE_DIR/bin/<component>-<version>/ (default ~/.cache/kubess-stateful),
+# outside the repository. A component already in the cache is never rebuilt.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+
+cache=${KUBESS_CACHE_DIR:-$HOME/.cache/kubess-stateful}
+k8s_bin=$cache/bin/kubernetes-$KUBERNETES_VERSION
+etcd_bin=$cache/bin/etcd-$ETCD_VERSION
+kwok_bin=$cache/bin/kwok-$KWOK_VERSION
+ms_bin=$cache/bin/metrics-server-$METRICS_SERVER_VERSION
+
+if [ "${1:-}" = "--print" ]; then
+  printf 'K8S_BIN=%s\nETCD_BIN=%s\nKWOK_BIN=%s\nMETRICS_SERVER_BIN=%s\n' "$k8s_bin" "$etcd_bin" "$kwok_bin" "$ms_bin"
+  exit 0
+fi
+
+export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
+log() { printf '[build] %s\n' "$*" >&2; }
+
+# Files are built into a temporary directory and moved into place only when all are there,
+# so an interrupted build never leaves a half-filled cache directory that looks complete.
+finish() { # finish TMPDIR DEST
+  mkdir -p "$(dirname "$2")"
+  rm -rf "$2"
+  mv "$1" "$2"
+}
+
+build_kubernetes() {
+  local want=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  local missing=0 b
+  for b in "${want[@]}"; do [ -x "$k8s_bin/$b" ] || missing=1; done
+  [ $missing = 0 ] && return 0
+  log "kubernetes $KUBERNETES_VERSION: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl"
+  local src=$cache/src/kubernetes-$KUBERNETES_VERSION
+  mkdir -p "$src"
+  # k8s.io/kubernetes replaces its staging modules with directories inside its own tree, which a
+  # dependent module cannot use: replace each of them with its published v0.Y.Z instead. The list
+  # comes from the release's own go.mod as the proxy serves it.
+  local gomod
+  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  local staging_version="v0.${KUBERNETES_VERSION#v1.}"
+  (
+    cd "$src"
+    printf 'module kubess.local/kubernetes-build\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes %s\n' "$KUBERNETES_VERSION" >go.mod
+    go mod edit -json "$gomod" | python3 -c '
+import json, sys
+for r in json.load(sys.stdin).get("Replace") or []:
+    if r["New"]["Path"].startswith("./staging/"):
+        print(r["Old"]["Path"])' | while read -r mod; do
+      go mod edit -replace "$mod=$mod@$staging_version"
+    done
+    local ldpkg ld="-s -w"
+    local minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
+    for ldpkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      ld+=" -X $ldpkg.gitVersion=$KUBERNETES_VERSION -X $ldpkg.gitMajor=1 -X $ldpkg.gitMinor=$minor"
+      ld+=" -X $ldpkg.gitTreeState=clean -X $ldpkg.buildDate=1970-01-01T00:00:00Z"
+    done
+    local out
+    out=$(mktemp -d "$cache/bin/.kubernetes.XXXXXX")
+    go build -trimpath -ldflags "$ld" -o "$out/" \
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+    finish "$out" "$k8s_bin"
+  )
+}
+
+build_etcd() {
+  [ -x "$etcd_bin/etcd" ] && return 0
+  log "etcd $ETCD_VERSION"
+  # go.etcd.io/etcd/server/v3 has replace directives too, so `go install` refuses it: build a
+  # two-line main that hands over to etcdmain.
+  local src=$cache/src/etcd-$ETCD_VERSION
+  mkdir -p "$src"
+  (
+    cd "$src"
+    printf 'module kubess.local/etcd-build\n\ngo 1.26.0\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$ETCD_VERSION" >go.mod
+    cat >main.go <<'EOF'
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+EOF
+    local out
+    out=$(mktemp -d "$cache/bin/.etcd.XXXXXX")
+    go build -trimpath -ldflags "-s -w" -o "$out/etcd" .
+    finish "$out" "$etcd_bin"
+  )
+}
+
+build_kwok() {
+  [ -x "$kwok_bin/kwok" ] && [ -x "$kwok_bin/kwokctl" ] && [ -d "$kwok_bin/stage" ] && return 0
+  log "kwok $KWOK_VERSION"
+  local out
+  out=$(mktemp -d "$cache/bin/.kwok.XXXXXX")
+  GOBIN=$out go install -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" \
+    "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
+  # Since v0.8.0 kwok ships no built-in stages: keep the module's stage files beside the binaries.
+  local dir
+  dir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  cp -r "$dir/kustomize/stage" "$out/stage"
+  chmod -R u+w "$out/stage"
+  finish "$out" "$kwok_bin"
+}
+
+build_metrics_server() {
+  [ -x "$ms_bin/metrics-server" ] && return 0
+  log "metrics-server $METRICS_SERVER_VERSION"
+  local out
+  out=$(mktemp -d "$cache/bin/.metrics-server.XXXXXX")
+  GOBIN=$out go install -trimpath -ldflags "-s -w" "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+  finish "$out" "$ms_bin"
+}
+
+mkdir -p "$cache/bin"
+what=${1:-all}
+case "$what" in
+  all) build_etcd; build_kwok; build_metrics_server; build_kubernetes ;;
+  kubernetes) build_kubernetes ;;
+  etcd) build_etcd ;;
+  kwok) build_kwok ;;
+  metrics-server) build_metrics_server ;;
+  *) echo "usage: $0 [--print|all|kubernetes|etcd|kwok|metrics-server]" >&2; exit 2 ;;
+esac

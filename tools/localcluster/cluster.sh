@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# The local Kubernetes cluster: a real control plane (kube-apiserver, kube-controller-manager,
+# kube-scheduler, etcd, metrics-server) built from Go modules, with kwok playing three nodes.
+#
+#   cluster.sh up       build what is missing, start the cluster or reuse a healthy running one
+#   cluster.sh down     stop every process the cluster started, by PID
+#   cluster.sh status   say whether it runs, and what
+#   cluster.sh env      print the shell variables that point a client at it
+#
+# Settings (environment):
+#   KUBESS_CACHE_DIR            where binaries are built and kept (default ~/.cache/kubess-stateful)
+#   KUBESS_POD_READY_DELAY_MS   default delay before a simulated pod becomes Ready (default 0);
+#                               a pod may set its own with the annotation pod-ready.stage.kwok.x-k8s.io/delay
+#
+# The state lives in .localcluster/ in the checkout (git-ignored): kubeconfig, audit.log, kwok/ (pids, pki, logs).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+state=$repo/.localcluster
+name=kubess
+export KWOK_WORKDIR=$state/kwok
+kubeconfig=$state/kubeconfig
+workdir=$KWOK_WORKDIR/clusters/$name
+
+eval "$("$here/build.sh" --print)"
+kubectl=$K8S_BIN/kubectl
+kwokctl=$KWOK_BIN/kwokctl
+
+log() { printf '[cluster] %s\n' "$*" >&2; }
+
+kc() { "$kubectl" --kubeconfig "$kubeconfig" "$@"; }
+
+# Healthy: the apiserver answers /readyz and all three nodes are Ready.
+healthy() {
+  [ -f "$kubeconfig" ] || return 1
+  kc get --raw /readyz --request-timeout=5s >/dev/null 2>&1 || return 1
+  local ready
+  ready=$(kc get nodes -l type=kwok --request-timeout=5s \
+    -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null | grep -c '^True$' || true)
+  [ "$ready" = 3 ]
+}
+
+# The PIDs of the cluster's processes that still run, each checked to be one of our binaries
+# (a PID file left from a stopped machine may name a PID that something else now has).
+live_pids() {
+  local f pid exe
+  [ -d "$workdir/pids" ] || return 0
+  for f in "$workdir"/pids/*.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
+    case "$exe" in "$K8S_BIN"/* | "$ETCD_BIN"/* | "$KWOK_BIN"/* | "$METRICS_SERVER_BIN"/*) echo "$pid" ;; esac
+  done
+}
+
+write_config() {
+  local delay=${KUBESS_POD_READY_DELAY_MS:-0}
+  case "$delay" in '' | *[!0-9]*) echo "KUBESS_POD_READY_DELAY_MS must be a whole number of milliseconds, not '$delay'" >&2; exit 2 ;; esac
+  mkdir -p "$state"
+  cat >"$state/kwokctl.yaml" <<EOF
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  runtime: binary
+  bindAddress: 127.0.0.1
+  securePort: true
+  kubeAuthorization: true
+  kubeAdmission: true
+  enableMetricsServer: true
+  kubeAuditPolicy: $here/audit-policy.yaml
+  kubeApiserverBinary: $K8S_BIN/kube-apiserver
+  kubeControllerManagerBinary: $K8S_BIN/kube-controller-manager
+  kubeSchedulerBinary: $K8S_BIN/kube-scheduler
+  kubectlBinary: $K8S_BIN/kubectl
+  etcdBinary: $ETCD_BIN/etcd
+  kwokControllerBinary: $KWOK_BIN/kwok
+  metricsServerBinary: $METRICS_SERVER_BIN/metrics-server
+  nodeLeaseDurationSeconds: 40
+componentsPatches:
+- name: kube-apiserver
+  extraArgs:
+  - {key: service-cluster-ip-range, value: 10.96.0.0/16}
+  - {key: requestheader-client-ca-file, value: $workdir/pki/ca.crt}
+  - {key: requestheader-username-headers, value: X-Remote-User}
+  - {key: requestheader-group-headers, value: X-Remote-Group}
+  - {key: requestheader-extra-headers-prefix, value: X-Remote-Extra-}
+  - {key: enable-aggregator-routing, value: "true"}
+- name: kube-controller-manager
+  extraArgs:
+  - {key: use-service-account-credentials, value: "true"}
+  - {key: service-cluster-ip-range, value: 10.96.0.0/16}
+  - {key: cluster-signing-cert-file, value: $workdir/pki/ca.crt}
+  - {key: cluster-signing-key-file, value: $workdir/pki/ca.key}
+  - {key: horizontal-pod-autoscaler-sync-period, value: 5s}
+  - {key: horizontal-pod-autoscaler-downscale-stabilization, value: 30s}
+EOF
+  # kwok v0.8 ships no built-in stages: the module's own node and pod stages, plus ours
+  # (pod-ready with a configurable delay, and pod-stuck for tests that need a pod never Ready).
+  local s=$KWOK_BIN/stage
+  cat "$s/node/fast/node-initialize.yaml" >"$state/stages.yaml"
+  printf -- '\n---\n' >>"$state/stages.yaml"
+  cat "$s/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" >>"$state/stages.yaml"
+  for f in "$s/pod/fast/pod-complete.yaml" "$s/pod/fast/pod-delete.yaml" "$s/pod/chaos/pod-container-running-failed.yaml"; do
+    printf -- '\n---\n' >>"$state/stages.yaml"
+    cat "$f" >>"$state/stages.yaml"
+  done
+  for f in "$here/stages/pod-ready.yaml" "$here/stages/pod-stuck.yaml"; do
+    printf -- '\n---\n' >>"$state/stages.yaml"
+    sed "s/@POD_READY_DELAY_MS@/$delay/" "$f" >>"$state/stages.yaml"
+  done
+}
+
+up() {
+  "$here/build.sh"
+  if healthy; then
+    log "reusing the running cluster ($kubeconfig)"
+    return 0
+  fi
+  if [ -n "$(live_pids)" ]; then
+    log "a cluster runs but is not healthy: stopping it"
+    down
+  fi
+  rm -rf "$KWOK_WORKDIR"
+  write_config
+  log "starting the control plane (kwokctl, binary runtime)"
+  "$kwokctl" create cluster --name "$name" --runtime binary \
+    --config "$state/kwokctl.yaml" --config "$state/stages.yaml" \
+    --kubeconfig "$kubeconfig" --wait 120s --quiet-pull >"$state/kwokctl-create.log" 2>&1 || {
+    cat "$state/kwokctl-create.log" >&2
+    exit 1
+  }
+  ln -sf "$workdir/logs/audit.log" "$state/audit.log"
+  kc apply -f "$here/nodes.yaml" >/dev/null
+  local deadline=$((SECONDS + 120))
+  until healthy; do
+    if [ $SECONDS -ge $deadline ]; then
+      log "the nodes did not become Ready in 120 s"
+      kc get nodes -o wide >&2 || true
+      exit 1
+    fi
+    kc wait --for=condition=Ready node -l type=kwok --timeout=10s >/dev/null 2>&1 || true
+  done
+  # metrics-server is an aggregated API: wait until the apiserver serves it.
+  deadline=$((SECONDS + 120))
+  until kc get --raw /apis/metrics.k8s.io/v1beta1/nodes >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then
+      log "metrics.k8s.io is not served after 120 s"
+      exit 1
+    fi
+    kc wait --for=condition=Available apiservice v1beta1.metrics.k8s.io --timeout=10s >/dev/null 2>&1 || true
+  done
+  log "ready: export KUBECONFIG=$kubeconfig"
+}
+
+down() {
+  if [ -d "$workdir" ]; then
+    "$kwokctl" delete cluster --name "$name" --kubeconfig "$kubeconfig" >"$state/kwokctl-delete.log" 2>&1 || true
+  fi
+  # Whatever kwokctl could not stop (a PID file it no longer knew about), stopped here by PID.
+  local pid left
+  for pid in $(live_pids); do
+    kill "$pid" 2>/dev/null || true
+  done
+  for _ in $(seq 1 50); do
+    left=$(live_pids)
+    [ -z "$left" ] && break
+    # Wait on the processes' own exit, not on a fixed sleep: tail --pid returns when the PID is gone.
+    for pid in $left; do timeout 0.2 tail --pid="$pid" -f /dev/null 2>/dev/null || true; done
+  done
+  for pid in $(live_pids); do kill -9 "$pid" 2>/dev/null || true; done
+  rm -f "$kubeconfig" "$state/audit.log"
+  log "stopped"
+}
+
+status() {
+  if healthy; then
+    echo "running: $(kc version -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])'), kubeconfig $kubeconfig"
+    kc get nodes -L topology.kubernetes.io/zone
+    echo "processes (PID, command):"
+    for pid in $(live_pids); do printf '  %s %s\n' "$pid" "$(basename "$(readlink /proc/"$pid"/exe)")"; done
+  else
+    echo "not running"
+    [ -z "$(live_pids)" ] || echo "(but these cluster processes are alive: $(live_pids | tr '\n' ' '))"
+    return 1
+  fi
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  env) printf 'export KUBECONFIG=%s\nexport PATH=%s:$PATH\n' "$kubeconfig" "$K8S_BIN" ;;
+  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+esac
