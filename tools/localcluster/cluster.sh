@@ -5,6 +5,7 @@
 #   cluster.sh up       build what is missing, start the cluster or reuse a healthy running one
 #   cluster.sh down     stop every process the cluster started, by PID
 #   cluster.sh status   say whether it runs, and what
+#   cluster.sh restart-apiserver   stop kube-apiserver and start it again (tests of reconnects)
 #   cluster.sh env      print the shell variables that point a client at it
 #
 # Settings (environment):
@@ -173,6 +174,27 @@ down() {
   log "stopped"
 }
 
+# Stop kube-apiserver and start it again with the same command line, as a control-plane restart would:
+# clients see their connections drop and must reconnect. For tests of that.
+restart_apiserver() {
+  local pidf=$workdir/pids/kube-apiserver.pid pid
+  pid=$(cat "$pidf")
+  [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$K8S_BIN/kube-apiserver" ] || { log "kube-apiserver is not running"; exit 1; }
+  local args=() cwd
+  mapfile -d '' args <"/proc/$pid/cmdline"
+  cwd=$(readlink "/proc/$pid/cwd")
+  kill "$pid"
+  tail --pid="$pid" -f /dev/null
+  (cd "$cwd" && exec nohup "${args[@]}" >>"$workdir/logs/kube-apiserver.log" 2>&1 </dev/null) &
+  echo $! >"$pidf"
+  local deadline=$((SECONDS + 60))
+  until kc get --raw /readyz >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || { log "kube-apiserver did not come back in 60 s"; exit 1; }
+    timeout 0.5 tail --pid="$(cat "$pidf")" -f /dev/null 2>/dev/null || true
+  done
+  log "kube-apiserver restarted (PID $(cat "$pidf"))"
+}
+
 status() {
   if healthy; then
     echo "running: $(kc version -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])'), kubeconfig $kubeconfig"
@@ -190,6 +212,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
+  restart-apiserver) restart_apiserver ;;
   env) printf 'export KUBECONFIG=%s\nexport PATH=%s:$PATH\n' "$kubeconfig" "$K8S_BIN" ;;
-  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|restart-apiserver|env" >&2; exit 2 ;;
 esac
