@@ -1,0 +1,278 @@
+# Copyright (c) kubess.stateful maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters that turn the pv_provisioning description of volumes into names and NFS paths.
+
+One source of truth for the names of the PersistentVolumes, the claims they are bound to and the
+directories on the NFS server: the pv_provisioning role, the nfs_server role and the site playbook all
+derive them with these filters, so they cannot drift apart.
+
+The documentation of each filter is in the YAML file of the same name beside this one.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from fractions import Fraction
+
+from ansible.errors import AnsibleFilterError
+
+DEFAULT_EXPORT_ROOT = "/srv/nfs/kubess"
+DEFAULT_TEMPLATE = "data"
+DEFAULT_STATEFULSET_ACCESS_MODES = ("ReadWriteOnce",)
+DEFAULT_SHARED_ACCESS_MODES = ("ReadWriteMany",)
+MANAGED_BY = "kubess.stateful"
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+_QUANTITY = re.compile(r"^(?P<number>[0-9]+(?:\.[0-9]+)?)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+
+
+def k8s_quantity(value):
+    """Return the canonical form Kubernetes stores for a positive storage quantity.
+
+    ``1024Mi`` becomes ``1Gi``, ``1.5Gi`` becomes ``1536Mi``, ``1000M`` becomes ``1G``: the API server
+    rewrites quantities that way, so a manifest written with the canonical form compares equal to what
+    the server returns (and a second run reports no change).
+    """
+    text = str(value).strip()
+    match = _QUANTITY.match(text)
+    if not match:
+        raise AnsibleFilterError(
+            f"{value!r} is not a storage quantity: expected a positive number with an optional suffix "
+            "(Ki, Mi, Gi, Ti, Pi, Ei, k, M, G, T, P, E), e.g. 1Gi or 500Mi"
+        )
+    suffix = match.group("suffix") or ""
+    binary = suffix in _BINARY
+    amount = Fraction(match.group("number")) * (_BINARY[suffix] if binary else _DECIMAL[suffix])
+    if amount <= 0:
+        raise AnsibleFilterError(f"{value!r} is not a positive storage quantity")
+    if amount.denominator != 1:
+        raise AnsibleFilterError(f"{value!r} is not a whole number of bytes")
+    amount = int(amount)
+    table = _BINARY if binary else _DECIMAL
+    for name, factor in sorted(table.items(), key=lambda kv: kv[1], reverse=True):
+        if amount % factor == 0:
+            # Kubernetes keeps a binary quantity that is not a multiple of 1Ki in plain bytes.
+            return f"{amount // factor}{name}"
+    return str(amount)
+
+
+def _require(entry, key, where):
+    if not isinstance(entry, dict):
+        raise AnsibleFilterError(f"{where} must be a dictionary, got {type(entry).__name__}")
+    if entry.get(key) in (None, ""):
+        raise AnsibleFilterError(f"{where} has no {key!r}")
+    return entry[key]
+
+
+def _access_modes(entry, default, where):
+    modes = entry.get("access_modes")
+    if modes in (None, ""):
+        return list(default)
+    if isinstance(modes, str) or not isinstance(modes, (list, tuple)):
+        raise AnsibleFilterError(f"{where}.access_modes must be a list, got {modes!r}")
+    return [str(m) for m in modes]
+
+
+def _replicas(entry, where):
+    value = _require(entry, "replicas", where)
+    if isinstance(value, bool):
+        raise AnsibleFilterError(f"{where}.replicas must be an integer, got {value!r}")
+    try:
+        replicas = int(str(value))
+    except ValueError:
+        raise AnsibleFilterError(f"{where}.replicas must be an integer, got {value!r}") from None
+    if replicas < 1:
+        raise AnsibleFilterError(f"{where}.replicas must be at least 1, got {value!r}")
+    return replicas
+
+
+def _root(export_root):
+    root = str(export_root or DEFAULT_EXPORT_ROOT)
+    if not root.startswith("/"):
+        raise AnsibleFilterError(f"the export root must be an absolute path, got {export_root!r}")
+    return posixpath.normpath(root)
+
+
+def nfs_volume_paths(statefulsets, shared_volumes=None, export_root=DEFAULT_EXPORT_ROOT):
+    """One record per volume: the PV, the claim bound to it and its directory under the export root.
+
+    Statefulset volumes come first, in the order given and by ordinal; shared volumes follow.
+    """
+    root = _root(export_root)
+    records = []
+    for index, sts in enumerate(statefulsets or []):
+        where = f"statefulsets[{index}]"
+        name = str(_require(sts, "name", where))
+        namespace = str(_require(sts, "namespace", where))
+        template = str(sts.get("template") or DEFAULT_TEMPLATE)
+        size = k8s_quantity(_require(sts, "size", where))
+        modes = _access_modes(sts, DEFAULT_STATEFULSET_ACCESS_MODES, where)
+        for ordinal in range(_replicas(sts, where)):
+            claim = f"{template}-{name}-{ordinal}"
+            records.append({
+                "pv": f"{namespace}-{claim}",
+                "pvc": claim,
+                "namespace": namespace,
+                "path": posixpath.join(root, namespace, claim),
+                "size": size,
+                "access_modes": modes,
+                "kind": "statefulset",
+                "statefulset": name,
+                "ordinal": ordinal,
+                "volume": None,
+            })
+    for index, vol in enumerate(shared_volumes or []):
+        where = f"shared_volumes[{index}]"
+        name = str(_require(vol, "name", where))
+        namespace = str(_require(vol, "namespace", where))
+        records.append({
+            "pv": f"{namespace}-{name}",
+            "pvc": name,
+            "namespace": namespace,
+            "path": posixpath.join(root, namespace, name),
+            "size": k8s_quantity(_require(vol, "size", where)),
+            "access_modes": _access_modes(vol, DEFAULT_SHARED_ACCESS_MODES, where),
+            "kind": "shared",
+            "statefulset": None,
+            "ordinal": None,
+            "volume": name,
+        })
+    return records
+
+
+def _by_key(objects, *keys):
+    index = {}
+    for obj in objects or []:
+        meta = obj.get("metadata") or {}
+        index[tuple(meta.get(k) for k in keys)] = obj
+    return index
+
+
+def _pv_conflicts(record, pv, nfs_server, storage_class):
+    name = record["pv"]
+    problems = []
+    meta = pv.get("metadata") or {}
+    spec = pv.get("spec") or {}
+    if (meta.get("labels") or {}).get("app.kubernetes.io/managed-by") != MANAGED_BY:
+        problems.append(
+            f"PersistentVolume {name} exists but is not managed by {MANAGED_BY} "
+            f"(label app.kubernetes.io/managed-by={MANAGED_BY} missing): it is left alone; "
+            "remove it or give the volume another name"
+        )
+        return problems
+    nfs = spec.get("nfs")
+    if not nfs:
+        problems.append(f"PersistentVolume {name} exists with a volume source other than NFS")
+    else:
+        if nfs.get("server") != nfs_server:
+            problems.append(
+                f"PersistentVolume {name} points at NFS server {nfs.get('server')!r}, "
+                f"pv_provisioning_nfs_server is {nfs_server!r} (the volume source cannot be changed)"
+            )
+        if posixpath.normpath(str(nfs.get("path", ""))) != record["path"]:
+            problems.append(
+                f"PersistentVolume {name} has NFS path {nfs.get('path')!r}, wanted {record['path']!r} "
+                "(the volume source cannot be changed; check pv_provisioning_nfs_export_root)"
+            )
+    if spec.get("storageClassName", "") != storage_class:
+        problems.append(
+            f"PersistentVolume {name} has storageClassName {spec.get('storageClassName')!r}, "
+            f"pv_provisioning_storage_class_name is {storage_class!r}"
+        )
+    if spec.get("volumeMode", "Filesystem") != "Filesystem":
+        problems.append(f"PersistentVolume {name} has volumeMode {spec.get('volumeMode')!r}, wanted 'Filesystem'")
+    ref = spec.get("claimRef") or {}
+    if ref and (ref.get("namespace"), ref.get("name")) != (record["namespace"], record["pvc"]):
+        problems.append(
+            f"PersistentVolume {name} is reserved for claim {ref.get('namespace')}/{ref.get('name')}, "
+            f"not {record['namespace']}/{record['pvc']}"
+        )
+    return problems
+
+
+def _pvc_conflicts(record, pvc, storage_class, static):
+    where = f"PersistentVolumeClaim {record['namespace']}/{record['pvc']}"
+    spec = pvc.get("spec") or {}
+    problems = []
+    if spec.get("storageClassName") != storage_class:
+        problems.append(
+            f"{where} exists with storageClassName {spec.get('storageClassName')!r}, "
+            f"pv_provisioning_storage_class_name is {storage_class!r} (a claim's class cannot be changed)"
+        )
+    if static and spec.get("volumeName") and spec.get("volumeName") != record["pv"]:
+        problems.append(
+            f"{where} is bound to PersistentVolume {spec.get('volumeName')!r}, not to {record['pv']!r} "
+            "made for it"
+        )
+    if record["kind"] == "shared":
+        if sorted(spec.get("accessModes") or []) != sorted(record["access_modes"]):
+            problems.append(
+                f"{where} exists with access modes {spec.get('accessModes')}, wanted {record['access_modes']} "
+                "(a claim's access modes cannot be changed)"
+            )
+        requested = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+        if requested is not None:
+            try:
+                same = k8s_quantity(requested) == record["size"]
+            except AnsibleFilterError:
+                same = False
+            if not same and static:
+                problems.append(
+                    f"{where} requests {requested}, wanted {record['size']} "
+                    "(a claim on a static NFS volume cannot be resized)"
+                )
+    return problems
+
+
+def nfs_volume_check(records, pvs=None, pvcs=None, nfs_server="", storage_class_name="", static=True):
+    """Compare the wanted volumes with what the cluster already holds.
+
+    Returns ``conflicts`` (messages about existing objects that cannot be made to match without deleting
+    them), ``released`` (names of our PersistentVolumes whose claim was deleted: phase Released, claimRef
+    still naming the old claim's uid), ``existing_pvs`` and ``missing_pvs`` (names).
+    """
+    pv_index = _by_key(pvs, "name")
+    pvc_index = _by_key(pvcs, "namespace", "name")
+    conflicts, released, existing, missing = [], [], [], []
+    owners = {}
+    for record in records or []:
+        owner = f"{record['kind']} {record['statefulset'] or record['volume']} in {record['namespace']}"
+        for what in (f"PersistentVolume {record['pv']}",
+                     f"PersistentVolumeClaim {record['namespace']}/{record['pvc']}"):
+            if what in owners:
+                conflicts.append(f"{what} is wanted twice: by {owners[what]} and by {owner}")
+            owners.setdefault(what, owner)
+        pvc = pvc_index.get((record["namespace"], record["pvc"]))
+        if pvc is not None:
+            conflicts.extend(_pvc_conflicts(record, pvc, storage_class_name, static))
+        if not static:
+            continue
+        pv = pv_index.get((record["pv"],))
+        if pv is None:
+            missing.append(record["pv"])
+            continue
+        existing.append(record["pv"])
+        problems = _pv_conflicts(record, pv, nfs_server, storage_class_name)
+        conflicts.extend(problems)
+        if problems:
+            continue
+        ref = (pv.get("spec") or {}).get("claimRef") or {}
+        phase = (pv.get("status") or {}).get("phase")
+        if phase == "Released" and ref.get("uid"):
+            current = pvc_index.get((record["namespace"], record["pvc"]))
+            if current is None or (current.get("metadata") or {}).get("uid") != ref.get("uid"):
+                released.append(record["pv"])
+    return {"conflicts": conflicts, "released": released, "existing_pvs": existing, "missing_pvs": missing}
+
+
+class FilterModule:
+    """kubess.stateful volume filters."""
+
+    def filters(self):
+        return {
+            "nfs_volume_paths": nfs_volume_paths,
+            "nfs_volume_check": nfs_volume_check,
+            "k8s_quantity": k8s_quantity,
+        }
