@@ -309,7 +309,9 @@ def _pvc_fatal_event(pvc, events):
         message = ev.get("message") or ""
         if reason in _PVC_FATAL_EVENT_REASONS:
             return ev
-        if reason == "ProvisioningFailed" and "storageclass" in message.lower() and "not found" in message:
+        if reason == "ProvisioningFailed" and (
+            ("storageclass" in message.lower() and "not found" in message) or "no volume plugin matched" in message
+        ):
             return ev
     return None
 
@@ -323,8 +325,8 @@ def stuck_reason(pod, pvcs=None, events=None):
 
     ``pvcs`` are the PersistentVolumeClaims the pod mounts (dicts; leave out what is not known yet),
     ``events`` the events known about them. Stuck means: phase Failed; a container waiting with one of
-    FATAL_WAITING_REASONS; a claim Pending with an event saying no volume matches (FailedBinding, or a
-    StorageClass that does not exist), or Lost; PodScheduled=False with reason Unschedulable, unless
+    FATAL_WAITING_REASONS; a claim Pending with an event saying no volume will come (FailedBinding, a
+    StorageClass that does not exist, a provisioner no volume plugin serves), or Lost; PodScheduled=False with reason Unschedulable, unless
     the scheduler only waits for claims that may still be bound.
     """
     if not pod or dig(pod, "metadata", "deletionTimestamp") or pod_ready(pod):

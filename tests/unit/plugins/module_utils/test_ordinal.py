@@ -210,6 +210,13 @@ def test_label_selector_rejects_unknown_operator():
             "PersistentVolumeClaimPending",
             ["'fast-nvme'", 'storageclass.storage.k8s.io "fast-nvme" not found'],
         ),
+        (
+            "unschedulable_unbound_pvc",
+            ["pending_no_plugin"],
+            ["no_plugin"],
+            "PersistentVolumeClaimPending",
+            ["'local-manual'", "no volume plugin matched name: kubernetes.io/no-provisioner"],
+        ),
         ("unschedulable_unbound_pvc", ["lost"], [], "PersistentVolumeClaimLost", ["data-web-0 is Lost"]),
     ],
 )
@@ -234,6 +241,7 @@ def test_stuck_reason_stuck(pod_key, pvc_keys, event_keys, reason, message_parts
         ("deleting_ready", [], []),
         ("unschedulable_unbound_pvc", [], []),  # claims not known yet: no verdict
         ("unschedulable_unbound_pvc", ["pending_provisioning"], ["external_provisioning"]),  # a provisioner works on it
+        ("unschedulable_unbound_pvc", ["pending_provisioning"], ["provisioner_error"]),  # it retries: may still work
         ("unschedulable_unbound_pvc", ["pending_no_class"], []),  # no event yet
         ("unschedulable_unbound_pvc", ["pending_no_class"], ["failed_binding_old_claim"]),  # about an older claim
         ("unschedulable_unbound_pvc", ["bound"], ["failed_binding"]),  # bound since

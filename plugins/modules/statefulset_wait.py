@@ -1,0 +1,401 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+
+# Copyright: (c) 2025, kubess.stateful maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: statefulset_wait
+short_description: Wait until the pods of a StatefulSet are Ready, ordinal by ordinal
+version_added: 0.1.0
+author:
+  - kubess.stateful maintainers (@kubess)
+description:
+  - Waits until every ordinal of a StatefulSet (pods C(<name>-0) to C(<name>-<replicas - 1>)) is Ready, and returns
+    only then, with the time at which each ordinal was seen Ready.
+  - Driven by watches, not by polling. It lists the StatefulSet and its pods (by the set's C(spec.selector)) once,
+    then watches both from that resourceVersion, each watch lasting until the deadline, so the number of API requests
+    does not grow with the length of the wait and the last ordinal becoming Ready is noticed at once.
+  - A dropped watch (API server restart, network) is resumed from the last resourceVersion seen, with backoff, until
+    the deadline; a watch answered with 410 Gone lists again. A pod deleted and recreated while waiting (same name, new
+    uid) counts as not Ready until the new pod is Ready.
+  - When the StatefulSet is in a rolling update (C(status.updateRevision)), an ordinal counts only when its pod carries
+    that revision (label C(controller-revision-hash)), except ordinals below
+    C(spec.updateStrategy.rollingUpdate.partition), which keep the old revision and only need to be Ready.
+  - Fails fast, without waiting for O(timeout), when an ordinal cannot become Ready by itself, see O(fail_fast). The
+    error names the StatefulSet, the ordinal, the pod, the reason, the message and the pod's last events.
+  - Claims and their events are read only when a pod waits on claims to be bound; the pod's events only to explain
+    a failure or a timeout.
+options:
+  name:
+    description:
+      - Name of the StatefulSet.
+    type: str
+    required: true
+  namespace:
+    description:
+      - Namespace of the StatefulSet.
+    type: str
+    required: true
+  replicas:
+    description:
+      - Number of ordinals to wait for, from the first ordinal (C(spec.ordinals.start), usually 0).
+      - Defaults to the StatefulSet's C(spec.replicas), as it is when the wait starts and as it changes while waiting.
+    type: int
+  timeout:
+    description:
+      - How long to wait, in seconds, for every ordinal to be Ready (and, with O(wait_for_set), for the set to appear).
+    type: int
+    default: 300
+  wait_for_set:
+    description:
+      - Wait for a StatefulSet that does not exist yet to be created, instead of failing at once.
+    type: bool
+    default: false
+  wait_for_update:
+    description:
+      - During a rolling update, count an ordinal only once its pod runs the StatefulSet's C(status.updateRevision).
+      - Ordinals below the rolling update's C(partition) are not required to run it.
+      - With the C(OnDelete) update strategy the controller replaces no pod by itself, so the revision is not checked.
+      - Wait only for the controller to have observed the latest spec (C(status.observedGeneration)) in any case.
+    type: bool
+    default: true
+  fail_fast:
+    description:
+      - Fail as soon as an ordinal cannot become Ready by itself, instead of waiting for O(timeout).
+      - That is when the pod's phase is C(Failed); a container waits with reason C(ErrImagePull), C(ImagePullBackOff),
+        C(InvalidImageName), C(ErrImageNeverPull), C(CrashLoopBackOff), C(CreateContainerConfigError) or
+        C(CreateContainerError); a claim of the pod is C(Pending) with an event saying no volume matches (C(FailedBinding),
+        or a StorageClass that does not exist), or C(Lost); or the pod is C(Unschedulable) (the scheduler's message is
+        reported), unless the scheduler only waits for claims that may still be provisioned.
+      - Set to V(false) when such a state is expected to clear by itself, for example a container in C(CrashLoopBackOff)
+        until a peer comes up.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+requirements:
+  - python >= 3.8
+  - kubernetes >= 24.2.0
+  - PyYAML >= 3.11
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Reads the StatefulSet and its pods once, reports which ordinals are Ready and which a real run would wait for,
+      and returns without waiting. A StatefulSet that does not exist is reported, not an error, since an earlier task in
+      the same check-mode run may only have pretended to create it.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+notes:
+  - The credentials need C(get), C(list) and C(watch) on C(statefulsets) (apps), C(pods), C(persistentvolumeclaims) and
+    C(events) in the namespace.
+  - The module makes no change; RV(changed) is always false.
+seealso:
+  - module: kubernetes.core.k8s
+  - module: kubernetes.core.k8s_info
+"""
+
+EXAMPLES = r"""
+- name: Apply the etcd StatefulSet
+  kubernetes.core.k8s:
+    state: present
+    template: etcd-statefulset.yaml.j2
+
+- name: Wait until every etcd ordinal is Ready, in order
+  kubess.stateful.statefulset_wait:
+    name: etcd
+    namespace: etcd
+    timeout: 600
+  register: etcd_wait
+
+- name: Show when each member became Ready
+  ansible.builtin.debug:
+    msg: "{{ etcd_wait.ordinals | map(attribute='ready_seconds') | list }}"
+
+- name: Wait for a StatefulSet an operator creates, with an explicit kubeconfig and context
+  kubess.stateful.statefulset_wait:
+    name: pxc
+    namespace: databases
+    wait_for_set: true
+    timeout: 900
+    kubeconfig: ~/.kube/prod
+    context: prod-admin
+
+- name: Wait for the first three ordinals only (for example before scaling further)
+  kubess.stateful.statefulset_wait:
+    name: mysql
+    namespace: databases
+    replicas: 3
+
+- name: Wait for pods that may crash-loop until their peers are up
+  kubess.stateful.statefulset_wait:
+    name: galera
+    namespace: databases
+    fail_fast: false
+    timeout: 1200
+"""
+
+RETURN = r"""
+changed:
+  description: Always false; the module only reads.
+  returned: always
+  type: bool
+  sample: false
+name:
+  description: Name of the StatefulSet.
+  returned: always
+  type: str
+  sample: etcd
+namespace:
+  description: Namespace of the StatefulSet.
+  returned: always
+  type: str
+  sample: etcd
+replicas:
+  description: Number of ordinals waited for (O(replicas), else the set's C(spec.replicas)); null if the set was never seen.
+  returned: always
+  type: int
+  sample: 3
+ordinals:
+  description: One entry per ordinal waited for, lowest first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    ordinal:
+      description: The ordinal.
+      type: int
+      sample: 0
+    pod:
+      description: Name of the ordinal's pod.
+      type: str
+      sample: etcd-0
+    ready:
+      description: Whether the ordinal counts as Ready (Ready, not being deleted, and on the update revision when required).
+      type: bool
+      sample: true
+    ready_seconds:
+      description:
+        - Seconds from the start of the module until the pod was seen becoming Ready (the last time, if it went unready
+          in between); close to 0 for a pod already Ready when the wait started.
+        - Null when the ordinal is not Ready.
+      type: float
+      sample: 4.172
+    uid:
+      description: The pod's uid (null when the pod does not exist).
+      type: str
+      sample: 0b7f6b2e-6c1f-4b5e-9a57-8d2f3c1e0a11
+    revision:
+      description: The pod's C(controller-revision-hash) label.
+      type: str
+      sample: etcd-7d9c8b6f5d
+    phase:
+      description: The pod's phase.
+      type: str
+      sample: Running
+    node:
+      description: The node the pod runs on.
+      type: str
+      sample: node-1
+duration:
+  description: Seconds the module took, from its start to its return.
+  returned: always
+  type: float
+  sample: 12.408
+update_revision:
+  description: The revision ordinals had to run (C(status.updateRevision)), or null when the revision was not checked.
+  returned: always
+  type: str
+  sample: etcd-7d9c8b6f5d
+partition:
+  description: The rolling update's partition; ordinals below it were not required to run O(update_revision).
+  returned: always
+  type: int
+  sample: 0
+pod_management_policy:
+  description: The StatefulSet's C(podManagementPolicy).
+  returned: always
+  type: str
+  sample: OrderedReady
+api_requests:
+  description: Number of API requests the wait made (lists, watches, event reads), API discovery not included.
+  returned: always
+  type: int
+  sample: 4
+reconnects:
+  description: Number of times a watch lost the API server and connected again.
+  returned: always
+  type: int
+  sample: 0
+relists:
+  description: Number of times a watch was answered 410 Gone and its collection was listed again.
+  returned: always
+  type: int
+  sample: 0
+exists:
+  description: Whether the StatefulSet exists.
+  returned: in check mode
+  type: bool
+  sample: true
+ready:
+  description: Whether every ordinal is Ready now.
+  returned: in check mode
+  type: bool
+  sample: false
+would_wait_for:
+  description: The ordinals a real run would wait for.
+  returned: in check mode
+  type: list
+  elements: int
+  sample: [2]
+stuck:
+  description: Ordinals that a real run would fail on at once, with their reason and message.
+  returned: in check mode
+  type: list
+  elements: dict
+  sample: [{"ordinal": 2, "pod": "etcd-2", "reason": "ImagePullBackOff", "message": "container etcd is waiting: ImagePullBackOff"}]
+msg:
+  description: What a real run would do.
+  returned: in check mode
+  type: str
+  sample: "StatefulSet etcd/etcd: a real run would wait up to 300s for ordinals [2]"
+ordinal:
+  description: The ordinal that failed or was waited for at the timeout.
+  returned: failure
+  type: int
+  sample: 1
+pod:
+  description: The pod of that ordinal.
+  returned: failure
+  type: str
+  sample: etcd-1
+reason:
+  description:
+    - Why the module failed, for example V(ImagePullBackOff), V(CrashLoopBackOff), V(Failed), V(Unschedulable),
+      V(PersistentVolumeClaimPending), V(Timeout), V(StatefulSetNotFound).
+  returned: failure
+  type: str
+  sample: ImagePullBackOff
+message:
+  description: The detailed message behind RV(reason) (container message, scheduler message, claim event).
+  returned: failure, when an ordinal is stuck
+  type: str
+  sample: 'container etcd is waiting: ImagePullBackOff: Back-off pulling image "etcd:v9"'
+pod_state:
+  description: The pod's phase, node, conditions and container states in one line.
+  returned: failure, when an ordinal is stuck or at the timeout
+  type: str
+  sample: "phase Pending; node node-2; conditions: PodScheduled=True, Ready=False (ContainersNotReady)"
+events:
+  description: The pod's last events (newest last), and for claim failures the claim's.
+  returned: failure, when an ordinal is stuck or at the timeout
+  type: list
+  elements: str
+  sample: ['2025-03-01T10:01:40Z Warning BackOff: Back-off pulling image "etcd:v9" (x7)']
+hint:
+  description: What to try.
+  returned: failure, when an ordinal is stuck
+  type: str
+  sample: check the image name and tag, and that the node can reach the registry (imagePullSecrets)
+"""
+
+import copy
+import time
+
+from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.kubernetes.core.plugins.module_utils.ansiblemodule import (
+    AnsibleModule,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
+    AUTH_ARG_SPEC,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
+    get_api_client,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
+    AnsibleK8SModule,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
+    CoreException,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._statefulset_waiter import (
+    HAS_K8S,
+    K8S_IMP_ERR,
+    StatefulSetWaiter,
+    StatefulSetWaitError,
+    TransientApiError,
+    build_api,
+)
+
+
+def argspec():
+    args = copy.deepcopy(AUTH_ARG_SPEC)
+    args.update(
+        dict(
+            name=dict(type="str", required=True),
+            namespace=dict(type="str", required=True),
+            replicas=dict(type="int"),
+            timeout=dict(type="int", default=300),
+            wait_for_set=dict(type="bool", default=False),
+            wait_for_update=dict(type="bool", default=True),
+            fail_fast=dict(type="bool", default=True),
+        )
+    )
+    return args
+
+
+def validate(module):
+    params = module.params
+    if params["timeout"] <= 0:
+        module.fail_json(msg="timeout must be a positive number of seconds, got {0}".format(params["timeout"]))
+    if params["replicas"] is not None and params["replicas"] < 0:
+        module.fail_json(msg="replicas must be 0 or more, got {0}".format(params["replicas"]))
+    if not params["name"].strip():
+        module.fail_json(msg="name must not be empty")
+    if not params["namespace"].strip():
+        module.fail_json(msg="namespace must not be empty")
+
+
+def main():
+    started = time.monotonic()
+    module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=argspec(), supports_check_mode=True)
+    if not HAS_K8S:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=K8S_IMP_ERR)
+    validate(module)
+    params = module.params
+    try:
+        api = build_api(lambda: get_api_client(module), started + params["timeout"])
+    except CoreException as err:
+        module.fail_from_exception(err)
+    except Exception as err:  # pylint: disable=broad-except
+        module.fail_json(
+            msg="Could not connect to the Kubernetes API: {0}. Check kubeconfig, context and that the API server is up.".format(err)
+        )
+    waiter = StatefulSetWaiter(
+        api,
+        params["name"],
+        params["namespace"],
+        replicas=params["replicas"],
+        timeout=params["timeout"],
+        wait_for_set=params["wait_for_set"],
+        wait_for_update=params["wait_for_update"],
+        fail_fast=params["fail_fast"],
+        started=started,
+    )
+    try:
+        result = waiter.check() if module.check_mode else waiter.wait()
+    except StatefulSetWaitError as err:
+        module.fail_json(msg=err.msg, **err.result)
+    except TransientApiError as err:
+        module.fail_json(msg="The Kubernetes API could not be reached: {0}".format(err), **waiter.result_fields())
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
