@@ -27,7 +27,7 @@ def _cluster_env() -> dict[str, str]:
     out = subprocess.run([str(CLUSTER_SH), "env"], check=True, capture_output=True, text=True).stdout
     env = dict(os.environ)
     for line in out.splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
+        key, _sep, value = line.removeprefix("export ").partition("=")
         env[key] = value.replace("$PATH", os.environ.get("PATH", ""))
     return env
 
@@ -86,7 +86,7 @@ def _epoch(ts: str) -> float:
 @pytest.fixture(scope="session")
 def cluster() -> Cluster:
     env = _cluster_env()
-    running = subprocess.run([str(CLUSTER_SH), "status"], capture_output=True, text=True).returncode == 0
+    running = subprocess.run([str(CLUSTER_SH), "status"], check=False, capture_output=True, text=True).returncode == 0
     if not running:
         subprocess.run([str(CLUSTER_SH), "up"], check=True)
     env["KUBECONFIG"] = str(KUBECONFIG)

@@ -117,11 +117,17 @@ build_kwok() {
 }
 
 build_metrics_server() {
-  [ -x "$ms_bin/metrics-server" ] && return 0
+  [ -x "$ms_bin/metrics-server" ] && [ -d "$ms_bin/manifests" ] && return 0
   log "metrics-server $METRICS_SERVER_VERSION"
   local out
   out=$(mktemp -d "$cache/bin/.metrics-server.XXXXXX")
-  GOBIN=$out go install -trimpath -ldflags "-s -w" "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+  GOBIN=$out go install -trimpath -ldflags "-s -w -X sigs.k8s.io/metrics-server/pkg/version.gitVersion=$METRICS_SERVER_VERSION" \
+    "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+  # Its own manifests (APIService, RBAC, Service), which kwokctl would otherwise fetch from the web.
+  local dir
+  dir=$(go mod download -json "sigs.k8s.io/metrics-server@$METRICS_SERVER_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  cp -r "$dir/manifests/base" "$out/manifests"
+  chmod -R u+w "$out/manifests"
   finish "$out" "$ms_bin"
 }
 

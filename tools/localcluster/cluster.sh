@@ -50,9 +50,27 @@ live_pids() {
   for f in "$workdir"/pids/*.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")
+    # A zombie has exited: only its exit status is left (here PID 1 may not reap what it adopts).
+    [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && continue
     exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
     case "$exe" in "$K8S_BIN"/* | "$ETCD_BIN"/* | "$KWOK_BIN"/* | "$METRICS_SERVER_BIN"/*) echo "$pid" ;; esac
   done
+}
+
+# The aggregation layer's own PKI: a front-proxy CA and the client certificate the apiserver presents
+# when it proxies to metrics-server. Kept apart from the cluster CA, so that no ordinary client
+# certificate can set the authenticating-proxy headers.
+front_proxy_pki() {
+  local d=$state/front-proxy
+  [ -s "$d/front-proxy-client.crt" ] && return 0
+  mkdir -p "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=kubess-front-proxy-ca" \
+    -keyout "$d/front-proxy-ca.key" -out "$d/front-proxy-ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=front-proxy-client" \
+    -keyout "$d/front-proxy-client.key" -out "$d/front-proxy-client.csr" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n' >"$d/client.ext"
+  openssl x509 -req -in "$d/front-proxy-client.csr" -CA "$d/front-proxy-ca.crt" -CAkey "$d/front-proxy-ca.key" \
+    -CAcreateserial -days 3650 -extfile "$d/client.ext" -out "$d/front-proxy-client.crt" 2>/dev/null
 }
 
 write_config() {
@@ -77,16 +95,20 @@ options:
   etcdBinary: $ETCD_BIN/etcd
   kwokControllerBinary: $KWOK_BIN/kwok
   metricsServerBinary: $METRICS_SERVER_BIN/metrics-server
+  metricsServerManifests:
+  - $METRICS_SERVER_BIN/manifests
   nodeLeaseDurationSeconds: 40
 componentsPatches:
 - name: kube-apiserver
   extraArgs:
   - {key: service-cluster-ip-range, value: 10.96.0.0/16}
-  - {key: requestheader-client-ca-file, value: $workdir/pki/ca.crt}
+  - {key: requestheader-client-ca-file, value: $state/front-proxy/front-proxy-ca.crt}
+  - {key: requestheader-allowed-names, value: front-proxy-client}
+  - {key: proxy-client-cert-file, value: $state/front-proxy/front-proxy-client.crt}
+  - {key: proxy-client-key-file, value: $state/front-proxy/front-proxy-client.key}
   - {key: requestheader-username-headers, value: X-Remote-User}
   - {key: requestheader-group-headers, value: X-Remote-Group}
   - {key: requestheader-extra-headers-prefix, value: X-Remote-Extra-}
-  - {key: enable-aggregator-routing, value: "true"}
 - name: kube-controller-manager
   extraArgs:
   - {key: use-service-account-credentials, value: "true"}
@@ -108,7 +130,7 @@ EOF
   done
   for f in "$here/stages/pod-ready.yaml" "$here/stages/pod-stuck.yaml"; do
     printf -- '\n---\n' >>"$state/stages.yaml"
-    sed "s/@POD_READY_DELAY_MS@/$delay/" "$f" >>"$state/stages.yaml"
+    sed "s/durationMilliseconds: 0  # set from KUBESS_POD_READY_DELAY_MS.*/durationMilliseconds: $delay/" "$f" >>"$state/stages.yaml"
   done
 }
 
@@ -122,13 +144,17 @@ up() {
     log "a cluster runs but is not healthy: stopping it"
     down
   fi
-  rm -rf "$KWOK_WORKDIR"
+  rm -rf "$KWOK_WORKDIR" "$state/front-proxy"
+  front_proxy_pki
   write_config
   log "starting the control plane (kwokctl, binary runtime)"
   "$kwokctl" create cluster --name "$name" --runtime binary \
     --config "$state/kwokctl.yaml" --config "$state/stages.yaml" \
     --kubeconfig "$kubeconfig" --wait 120s --quiet-pull >"$state/kwokctl-create.log" 2>&1 || {
-    cat "$state/kwokctl-create.log" >&2
+    tail -n 20 "$state/kwokctl-create.log" >&2
+    rm -rf "$state/failed-logs" && cp -r "$workdir/logs" "$state/failed-logs" 2>/dev/null || true
+    log "kwokctl could not start the cluster; the components' logs are kept in $state/failed-logs"
+    down
     exit 1
   }
   ln -sf "$workdir/logs/audit.log" "$state/audit.log"
