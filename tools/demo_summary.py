@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import time
 from datetime import datetime
 
 from kubernetes import client, config
@@ -97,10 +98,17 @@ def autoscalers(ns: str) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--namespace", "-n", default="kubess")
+    parser.add_argument("--hpa-wait", type=float, default=90,
+                        help="seconds to wait for the autoscalers' first metrics (a new HPA has none for a minute)")
     args = parser.parse_args()
     config.load_kube_config()
     core, apps = client.CoreV1Api(), client.AppsV1Api()
     ns = args.namespace
+    deadline = time.monotonic() + args.hpa_wait
+    hpas = client.AutoscalingV2Api().list_namespaced_horizontal_pod_autoscaler(ns).items
+    while hpas and time.monotonic() < deadline and not all(h.status.current_metrics for h in hpas):
+        time.sleep(3)  # polling the HPA status until its first metrics, bounded by --hpa-wait
+        hpas = client.AutoscalingV2Api().list_namespaced_horizontal_pod_autoscaler(ns).items
     print(f"== kubess.stateful in namespace {ns}")
     print("\n-- StatefulSets (ordinals, when each became Ready)")
     for line in statefulsets(apps, core, ns):
