@@ -66,6 +66,13 @@ def _require(entry, key, where):
     return entry[key]
 
 
+def _size(entry, where):
+    try:
+        return k8s_quantity(_require(entry, "size", where))
+    except AnsibleFilterError as exc:
+        raise AnsibleFilterError(f"{where}.size: {exc.message}") from None
+
+
 def _access_modes(entry, default, where):
     modes = entry.get("access_modes")
     if modes in (None, ""):
@@ -107,7 +114,7 @@ def nfs_volume_paths(statefulsets, shared_volumes=None, export_root=DEFAULT_EXPO
         name = str(_require(sts, "name", where))
         namespace = str(_require(sts, "namespace", where))
         template = str(sts.get("template") or DEFAULT_TEMPLATE)
-        size = k8s_quantity(_require(sts, "size", where))
+        size = _size(sts, where)
         modes = _access_modes(sts, DEFAULT_STATEFULSET_ACCESS_MODES, where)
         for ordinal in range(_replicas(sts, where)):
             claim = f"{template}-{name}-{ordinal}"
@@ -132,7 +139,7 @@ def nfs_volume_paths(statefulsets, shared_volumes=None, export_root=DEFAULT_EXPO
             "pvc": name,
             "namespace": namespace,
             "path": posixpath.join(root, namespace, name),
-            "size": k8s_quantity(_require(vol, "size", where)),
+            "size": _size(vol, where),
             "access_modes": _access_modes(vol, DEFAULT_SHARED_ACCESS_MODES, where),
             "kind": "shared",
             "statefulset": None,
