@@ -134,7 +134,15 @@ build_metrics_server() {
 mkdir -p "$cache/bin"
 what=${1:-all}
 case "$what" in
-  all) build_etcd; build_kwok; build_metrics_server; build_kubernetes ;;
+  all)
+    # Kubernetes is the long one: build it beside the others (downloads and links overlap on 2 cores).
+    build_kubernetes &
+    k8s_pid=$!
+    build_etcd
+    build_kwok
+    build_metrics_server
+    wait "$k8s_pid"
+    ;;
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   kwok) build_kwok ;;
