@@ -27,10 +27,10 @@ export PATH := $(BIN):$(K8S_BIN):$(PATH)
 export ANSIBLE_CONFIG := $(REPO)/ansible.cfg
 
 .PHONY: help setup venv collection-link apt-deps cluster-build cluster-up cluster-down cluster-status \
-	demo test unit sanity lint integration molecule bench build docs clean
+	demo demo-down test unit sanity lint integration molecule bench build docs clean
 
 help:
-	@echo "make demo | test | cluster-up | cluster-down | cluster-status | bench | build | unit | sanity | lint | integration"
+	@echo "make demo | demo-down | test | cluster-up | cluster-down | cluster-status | bench | build | unit | sanity | lint | integration"
 
 setup: venv collection-link apt-deps
 
@@ -77,6 +77,8 @@ sanity: venv collection-link
 lint: venv collection-link
 	$(BIN)/ansible-lint --profile production
 	$(BIN)/yamllint -s .
+	$(BIN)/antsibull-changelog lint
+	cd $(COLL_LINK) && $(BIN)/antsibull-docs lint-collection-docs --plugin-docs --skip-rstcheck .
 
 integration: setup cluster-build
 	cd $(COLL_LINK) && $(BIN)/python -m pytest -q tests/integration
@@ -89,7 +91,13 @@ test: setup cluster-build
 
 demo: setup cluster-up
 	$(BIN)/ansible-playbook -i inventories/local/hosts.yml playbooks/site.yml
-	$(BIN)/python tools/demo_summary.py
+	$(BIN)/python tools/demo_summary.py --namespace kubess
+
+# Stops what the demo started, by PID: the NFS server (ganesha) and the local cluster. Data directories stay.
+demo-down: venv collection-link
+	$(BIN)/ansible -i inventories/local/hosts.yml nfs_servers -m ansible.builtin.include_role \
+	  -a "name=kubess.stateful.nfs_server tasks_from=stop"
+	tools/localcluster/cluster.sh down
 
 bench: setup cluster-up
 	$(BIN)/python benchmarks/bench_wait.py
