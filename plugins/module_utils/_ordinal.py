@@ -49,27 +49,18 @@ HINTS = {
     "PersistentVolumeClaimLost": "the claim's PersistentVolume is gone: restore it or delete the claim to get a new one",
 }
 
-_MISSING = object()
-
 
 def dig(obj, *path, **kwargs):
     """``obj[path[0]][path[1]]...``, or ``default`` (None) where a key or index is missing or None."""
-    default = kwargs.get("default")
     cur = obj
     for key in path:
-        if cur is None:
-            return default
-        if isinstance(key, int):
-            if not isinstance(cur, list) or not -len(cur) <= key < len(cur):
-                return default
+        try:
             cur = cur[key]
-        else:
-            if not isinstance(cur, dict):
-                return default
-            cur = cur.get(key, _MISSING)
-            if cur is _MISSING:
-                return default
-    return default if cur is None else cur
+        except (KeyError, IndexError, TypeError):
+            return kwargs.get("default")
+        if cur is None:
+            return kwargs.get("default")
+    return kwargs.get("default") if cur is None else cur
 
 
 def _parse_index(text):

@@ -214,7 +214,7 @@ update_revision:
   type: str
   sample: etcd-7d9c8b6f5d
 partition:
-  description: The rolling update's partition; ordinals below it were not required to run O(update_revision).
+  description: The rolling update's partition; ordinals below it were not required to run RV(update_revision).
   returned: always
   type: int
   sample: 0

@@ -24,6 +24,7 @@ def fx(name, key):
     """A fresh copy of the object ``key`` in fixtures/<name>.yaml."""
     return copy.deepcopy(_load(name)[key])
 
+
 NEW = "web-7d9c8b6f5d"
 OLD = "web-5f6d4c7b8a"
 
