@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Print, as JSON, the write requests the API server audited since a point in time.
 
 Used by the molecule scenarios to prove that a run wrote nothing (check mode, rejected input): it lists

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Start one Percona XtraDB Cluster member of a StatefulSet: decide whether this pod bootstraps the
 # cluster or joins it, then hand over to the image's own entrypoint.
 #

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Liveness of a Percona XtraDB Cluster member, lenient on purpose: restarting a member that waits
 # for its peers, or one in the middle of a State Snapshot Transfer, would only make things worse.
 #   - the entrypoint is still deciding or waiting for peers   -> alive

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Readiness of a Percona XtraDB Cluster member: Ready means "Synced with the primary component and
 # accepting queries", not "port open". A Donor, Joiner or Desynced member, or one outside the
 # primary component (wsrep_ready OFF), is not Ready, so the client Service stops sending it traffic.

@@ -164,7 +164,7 @@ class Pod:
     # --- running ---------------------------------------------------------------------------------
     def run_script(self, script: Path, timeout: float = 20, **extra: str) -> subprocess.CompletedProcess:
         env = dict(self.env, **extra)
-        return subprocess.run([BASH, str(script)], env=env, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run([BASH, str(script)], env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
     def start(self, **extra: str) -> subprocess.CompletedProcess:
         return self.run_script(ENTRYPOINT, **extra)
@@ -208,7 +208,7 @@ def test_ordinal_0_starts_a_new_cluster_when_every_peer_is_empty(make_pod):
     pod = make_pod("pxc-0")
     pod.peer_empty(1)
     pod.peer_empty(2)
-    args, _ = started_with(pod.start())
+    args = started_with(pod.start())[0]
     assert "--wsrep_cluster_address=gcomm://" in args
 
 
@@ -224,7 +224,7 @@ def test_joiner_lists_every_running_member(make_pod):
     pod = make_pod("pxc-2")
     pod.galera_up(0)
     pod.galera_up(1)
-    _, join = started_with(pod.start())
+    join = started_with(pod.start())[1]
     assert join == f"{host(0)},{host(1)}"
 
 
@@ -237,7 +237,7 @@ def test_ordinal_1_waits_until_ordinal_0_runs_then_joins(make_pod):
     t0 = time.monotonic()
     result = pod.start(PXC_WAIT_TIMEOUT="10")
     opener.join()
-    _, join = started_with(result)
+    join = started_with(result)[1]
     assert join == host(0)
     assert time.monotonic() - t0 >= 0.5
     assert f"waiting for {host(0)} to start a new cluster" in result.stderr
@@ -254,7 +254,7 @@ def test_ordinal_1_never_bootstraps_on_its_own(make_pod):
 
 def test_single_member_cluster_bootstraps_without_peers(make_pod):
     pod = make_pod("pxc-0", replicas=1)
-    args, _ = started_with(pod.start())
+    args = started_with(pod.start())[0]
     assert "--wsrep_cluster_address=gcomm://" in args
     assert pod.calls("socat")[-1].startswith("TCP-LISTEN:4569")  # only the announcer, no peer probed
 
@@ -263,7 +263,7 @@ def test_single_member_cluster_bootstraps_without_peers(make_pod):
 def test_member_with_data_rejoins_a_running_cluster_even_if_safe_to_bootstrap(make_pod):
     pod = make_pod("pxc-2").with_data(seqno=50, safe=1)
     pod.galera_up(1)
-    _, join = started_with(pod.start())
+    join = started_with(pod.start())[1]
     assert join == host(1)
     assert safe_flag(pod) == "1"  # untouched
 
@@ -272,7 +272,7 @@ def test_running_cluster_wins_over_a_forced_ordinal(make_pod):
     pod = make_pod("pxc-2").with_data(seqno=50)
     pod.set_state("force-bootstrap-ordinal", "2")
     pod.galera_up(0)
-    _, join = started_with(pod.start())
+    join = started_with(pod.start())[1]
     assert join == host(0)
 
 
@@ -303,7 +303,7 @@ def test_crash_most_advanced_member_by_wsrep_recover_bootstraps(make_pod):
     pod.peer_state(0, seqno=100)
     pod.peer_state(2, seqno=90)
     result = pod.start(STUB_RECOVERED=f"{UUID}:120")
-    args, _ = started_with(result)
+    args = started_with(result)[0]
     assert "--wsrep_cluster_address=gcomm://" in args
     assert any("--wsrep-recover" in c for c in pod.calls("mysqld"))
     assert safe_flag(pod) == "1"  # mysqld refuses to bootstrap without it
@@ -334,7 +334,7 @@ def test_crash_then_joins_once_the_most_advanced_member_runs(make_pod):
     opener.start()
     result = pod.start(PXC_WAIT_TIMEOUT="10")
     opener.join()
-    _, join = started_with(result)
+    join = started_with(result)[1]
     assert join == host(1)
 
 
@@ -343,7 +343,7 @@ def test_equal_seqno_lowest_ordinal_bootstraps(make_pod):
     pod.set_state("cluster-initialized", "true")
     pod.peer_state(0, seqno=60)
     pod.peer_state(2, seqno=77)
-    args, _ = started_with(pod.start())
+    args = started_with(pod.start())[0]
     assert "--wsrep_cluster_address=gcomm://" in args
 
     other = make_pod("pxc-2").with_data(seqno=77)
@@ -370,7 +370,7 @@ def test_forced_ordinal_bootstraps_even_if_behind(make_pod):
     pod.set_state("cluster-initialized", "true")
     pod.set_state("force-bootstrap-ordinal", "2")
     pod.peer_state(0, seqno=100)
-    args, _ = started_with(pod.start())
+    args = started_with(pod.start())[0]
     assert "--wsrep_cluster_address=gcomm://" in args
     assert safe_flag(pod) == "1"
 
@@ -393,7 +393,7 @@ def test_force_set_while_waiting_is_picked_up_live(make_pod):
     setter.start()
     result = pod.start(PXC_WAIT_TIMEOUT="10")
     setter.join()
-    args, _ = started_with(result)
+    args = started_with(result)[0]
     assert "--wsrep_cluster_address=gcomm://" in args
 
 
@@ -401,7 +401,7 @@ def test_force_set_while_waiting_is_picked_up_live(make_pod):
 def test_unset_or_invalid_force_is_ignored(make_pod, value):
     pod = make_pod("pxc-0")
     pod.set_state("force-bootstrap-ordinal", value)
-    args, _ = started_with(pod.start())
+    args = started_with(pod.start())[0]
     assert "--wsrep_cluster_address=gcomm://" in args  # first-install rule, not a forced one
 
 
@@ -447,7 +447,7 @@ def test_announcer_serves_the_state_and_is_stopped_before_mysqld(make_pod):
     started_with(pod.start())
     listen = [c for c in pod.calls("socat") if c.startswith("TCP-LISTEN:")]
     assert listen == [f"TCP-LISTEN:4569,reuseaddr,fork SYSTEM:cat {pod.run}/state"]
-    leftover = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True)
+    leftover = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True, check=False)
     mine = [p for p in leftover.stdout.split() if str(pod.bin) in Path(f"/proc/{p}/environ").read_text(errors="ignore")]
     assert mine == []
 
@@ -467,7 +467,7 @@ def test_image_entrypoint_runs_without_tracing_the_password(make_pod):
     started_with(result)
     assert ROOT_PASSWORD not in result.stderr + result.stdout
     # The original, run directly, would have printed it: the test would catch a regression.
-    direct = subprocess.run([BASH, str(pod.image_entrypoint)], env=pod.env, capture_output=True, text=True)
+    direct = subprocess.run([BASH, str(pod.image_entrypoint)], env=pod.env, capture_output=True, text=True, check=False)
     assert ROOT_PASSWORD in direct.stderr
 
 
