@@ -61,7 +61,8 @@ options:
       - During a rolling update, count an ordinal only once its pod runs the StatefulSet's C(status.updateRevision).
       - Ordinals below the rolling update's C(partition) are not required to run it.
       - With the C(OnDelete) update strategy the controller replaces no pod by itself, so the revision is not checked.
-      - Wait only for the controller to have observed the latest spec (C(status.observedGeneration)) in any case.
+      - Whatever this option, the module waits until the controller has observed the latest spec
+        (C(status.observedGeneration)), so that pods are never judged against a stale revision.
     type: bool
     default: true
   fail_fast:
