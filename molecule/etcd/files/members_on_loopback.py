@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Run the members of an etcd StatefulSet, as applied to the cluster, with the real etcd binary on this machine.
+
+kwok runs no container, so what etcd does with the manifest's configuration is checked here: each member gets the
+environment its pod would see (the downward API's pod name and namespace, then Kubernetes' $(VAR) expansion, in
+order), its own loopback address, and a private /etc/hosts (a mount namespace) that resolves the members' stable
+DNS names (<pod>.<service>.<namespace>.svc.<domain>) to those addresses. Only the listen addresses change
+(0.0.0.0 becomes the member's address, as each pod has its own network). Members are started the way the
+StatefulSet controller starts pods under the set's podManagementPolicy, and the probe paths of the manifest are
+requested the way the kubelet would.
+
+Prints one JSON document with what was observed and exits non-zero if a check failed. Everything it starts is
+stopped before it exits; it talks only to loopback addresses.
+
+usage: members_on_loopback.py STATEFULSET_JSON ETCD_BINARY WORKDIR [FIRST_ADDRESS_OCTET]
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+DEADLINE_S = 60.0
+EXPANSION = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def expand(value: str, env: dict[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion: defined earlier in the list -> value, otherwise left as it is."""
+    return EXPANSION.sub(lambda m: env.get(m.group(1), m.group(0)), value)
+
+
+def pod_env(container: dict, pod: str, namespace: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = expand(item["value"], env)
+            continue
+        field = ((item.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+        if field == "metadata.name":
+            env[item["name"]] = pod
+        elif field == "metadata.namespace":
+            env[item["name"]] = namespace
+        else:
+            raise SystemExit(f"unsupported env source for {item['name']}: {item}")
+    return env
+
+
+def http_status(url: str, timeout: float = 2.0, data: bytes | None = None) -> tuple[int, str]:
+    try:
+        req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback only
+            return resp.status, resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+    except (OSError, urllib.error.URLError):
+        return 0, ""
+
+
+def wait_status(url: str, want: int, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        if http_status(url)[0] == want:
+            return True
+        time.sleep(0.2)  # polling interval of a condition wait with a deadline
+    return False
+
+
+class Member:
+    def __init__(self, ordinal, pod, env, address, ports, workdir):
+        self.ordinal, self.pod, self.env, self.address, self.ports = ordinal, pod, env, address, ports
+        self.log = os.path.join(workdir, f"{pod}.log")
+        self.proc: subprocess.Popen | None = None
+
+    def url(self, port_name: str, path: str) -> str:
+        return f"http://{self.address}:{self.ports[port_name]}{path}"
+
+    def start(self, etcd: str, hosts_file: str) -> None:
+        env = {"PATH": "/usr/bin:/bin", **self.env}
+        # A private mount namespace whose /etc/hosts resolves the members' DNS names, as the cluster DNS would.
+        script = 'mount --bind "$0" /etc/hosts && exec "$1"'
+        with open(self.log, "w", encoding="utf-8") as log:
+            self.proc = subprocess.Popen(  # noqa: S603 - fixed argv
+                ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, hosts_file, etcd],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+
+    def unrecognized_env(self) -> list[str]:
+        if not os.path.exists(self.log):
+            return []
+        with open(self.log, encoding="utf-8", errors="replace") as fh:
+            return [line.strip() for line in fh if "unrecognized environment variable" in line]
+
+
+def main(argv: list[str]) -> int:
+    sts_file, etcd, workdir = argv[1], argv[2], argv[3]
+    first_octet = int(argv[4]) if len(argv) > 4 else 11
+    with open(sts_file, encoding="utf-8") as fh:
+        sts = json.load(fh)
+    meta, spec = sts["metadata"], sts["spec"]
+    name, namespace, replicas = meta["name"], meta["namespace"], int(spec["replicas"])
+    policy = spec.get("podManagementPolicy", "OrderedReady")
+    container = next(c for c in spec["template"]["spec"]["containers"] if c["name"] == "etcd")
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    readiness = container["readinessProbe"]["httpGet"]
+    liveness = container["livenessProbe"]["httpGet"]
+    os.makedirs(workdir, exist_ok=True)
+
+    report: dict = {"statefulset": f"{namespace}/{name}", "policy": policy, "readiness_path": readiness["path"],
+                    "checks": {}, "failed": []}
+
+    def check(label: str, ok: bool, detail=None) -> None:
+        report["checks"][label] = ok if detail is None else {"ok": ok, "detail": detail}
+        if not ok:
+            report["failed"].append(label)
+
+    members: list[Member] = []
+    hosts_lines = []
+    for ordinal in range(replicas):
+        pod = f"{name}-{ordinal}"
+        env = pod_env(container, pod, namespace)
+        address = f"127.0.0.{first_octet + ordinal}"
+        for key in ("ETCD_LISTEN_PEER_URLS", "ETCD_LISTEN_CLIENT_URLS", "ETCD_LISTEN_METRICS_URLS"):
+            env[key] = env[key].replace("0.0.0.0", address)
+        env["ETCD_DATA_DIR"] = os.path.join(workdir, pod, env["ETCD_DATA_DIR"].lstrip("/"))
+        members.append(Member(ordinal, pod, env, address, ports, workdir))
+        peer_host = urlsplit(env["ETCD_INITIAL_ADVERTISE_PEER_URLS"]).hostname
+        hosts_lines.append(f"{address} {peer_host}")
+        check(f"{pod}: ETCD_NAME is the pod name", env.get("ETCD_NAME") == pod, env.get("ETCD_NAME"))
+        initial = dict(entry.split("=", 1) for entry in env["ETCD_INITIAL_CLUSTER"].split(","))
+        check(f"{pod}: its advertised peer URL is its entry in the initial cluster",
+              initial.get(pod) == env["ETCD_INITIAL_ADVERTISE_PEER_URLS"],
+              [initial.get(pod), env["ETCD_INITIAL_ADVERTISE_PEER_URLS"]])
+    check("the initial cluster lists every ordinal, in order",
+          [e.split("=", 1)[0] for e in members[0].env["ETCD_INITIAL_CLUSTER"].split(",")]
+          == [m.pod for m in members])
+    hosts_file = os.path.join(workdir, "hosts")
+    with open(hosts_file, "w", encoding="utf-8") as fh:
+        fh.write("127.0.0.1 localhost\n" + "\n".join(hosts_lines) + "\n")
+
+    deadline = time.monotonic() + DEADLINE_S
+    try:
+        if policy == "OrderedReady":
+            for member in members:
+                member.start(etcd, hosts_file)
+                ready = wait_status(member.url(readiness["port"], readiness["path"]), 200, deadline)
+                check(f"{member.pod}: Ready by its readiness probe before the next ordinal starts", ready)
+                if not ready:
+                    # The StatefulSet controller would never start the next ordinal: the set is stuck here.
+                    report["stuck_at"] = member.pod
+                    break
+                if member.ordinal == 0 and replicas > 1:
+                    # Alone, the member has no quorum: the client port does not serve, a quorum read cannot answer.
+                    check(f"{member.pod}: alone, the client port serves nothing yet",
+                          http_status(member.url("client", "/readyz"), timeout=1.0)[0] == 0)
+                    check(f"{member.pod}: alone, /readyz (quorum read) is not ready",
+                          http_status(member.url("metrics", "/readyz"), timeout=3.0)[0] != 200)
+        else:
+            for member in members:
+                member.start(etcd, hosts_file)
+            for member in members:
+                check(f"{member.pod}: Ready by its readiness probe",
+                      wait_status(member.url(readiness["port"], readiness["path"]), 200, deadline))
+
+        for member in members if "stuck_at" not in report else []:
+            check(f"{member.pod}: live by its liveness probe",
+                  wait_status(member.url(liveness["port"], liveness["path"]), 200, deadline))
+            check(f"{member.pod}: serves clients, /readyz with quorum",
+                  wait_status(member.url("client", "/readyz"), 200, deadline))
+
+        if "stuck_at" in report:
+            return finish(report, members)
+        status, body = http_status(members[0].url("client", "/v3/cluster/member/list"), data=b"{}")
+        names = sorted(m.get("name", "") for m in (json.loads(body).get("members", []) if status == 200 else []))
+        check("the cluster has one member per ordinal", names == sorted(m.pod for m in members), names)
+
+        key, value = base64.b64encode(b"kubess/check").decode(), base64.b64encode(b"written-on-0").decode()
+        put = http_status(members[0].url("client", "/v3/kv/put"),
+                          data=json.dumps({"key": key, "value": value}).encode())[0]
+        status, body = http_status(members[-1].url("client", "/v3/kv/range"),
+                                   data=json.dumps({"key": key}).encode())
+        kvs = json.loads(body).get("kvs", []) if status == 200 else []
+        check(f"a key written on {members[0].pod} is read on {members[-1].pod}",
+              put == 200 and len(kvs) == 1 and kvs[0].get("value") == value)
+
+        for member in members:
+            check(f"{member.pod}: etcd recognised every ETCD_ variable", not member.unrecognized_env(),
+                  member.unrecognized_env())
+    finally:
+        for member in members:
+            member.stop()
+    return finish(report, members)
+
+
+def finish(report: dict, members: list[Member]) -> int:
+    for member in members:
+        member.stop()
+    report["stopped"] = all(m.proc is None or m.proc.poll() is not None for m in members)
+    print(json.dumps(report, indent=2, sort_keys=True))
+    return 1 if report["failed"] or not report["stopped"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
