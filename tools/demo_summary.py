@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """A summary of the deployed stack that a person can read at a glance.
 
-    tools/demo_summary.py [--namespace kubess]
+    python tools/demo_summary.py [--namespace kubess]
 
 For each StatefulSet: its ordinals and when each became Ready (and seconds after ordinal 0 did);
 each PVC -> PV -> NFS server:path; the HorizontalPodAutoscalers' current and desired replicas.

@@ -9,9 +9,6 @@ import subprocess
 import threading
 import time
 import uuid
-from pathlib import Path
-
-import pytest
 import yaml
 
 from conftest import CLUSTER_SH, REPO
@@ -44,7 +41,7 @@ class PodWatch:
     def _read(self):
         decoder = json.JSONDecoder()
         buf = ""
-        for chunk in iter(lambda: self._proc.stdout.readline(), ""):
+        for chunk in iter(self._proc.stdout.readline, ""):
             buf += chunk
             while buf.strip():
                 try:
@@ -144,6 +141,7 @@ def test_statefulset_ordered_ready_pvcs_and_lifo_scale_down(cluster, namespace):
             for i in range(3):
                 assert watch.ready[f"db-{i}"] - watch.added[f"db-{i}"] >= 0.4
             # One PVC per ordinal, each bound to the static PV pinned to it.
+
             def bound():
                 pvcs = cluster.get_json("pvc", "-n", namespace)["items"]
                 return {p["metadata"]["name"]: p["spec"].get("volumeName") for p in pvcs

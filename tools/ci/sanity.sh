@@ -21,6 +21,11 @@ at_dir=$("$venv_bin/python" -c 'import ansible_test, os; print(os.path.dirname(a
 pip_version=$(sed -n "s/.*pip='\([0-9.]*\)'.*/\1/p" "$at_dir/_internal/python_requirements.py" | head -n 1)
 mkdir -p "$HOME/.ansible/test/cache"
 cp "$repo/tools/ci/get_pip.py" "$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+# The collections it depends on, beside it in the same ansible_collections tree (import and validate-modules
+# load kubernetes.core's module_utils and doc fragments from there).
+site=$("$venv_bin/python" -c 'import ansible_collections.kubernetes.core as m, os; print(os.path.dirname(os.path.dirname(list(m.__path__)[0])))')
+mkdir -p "$cache/sanity/ansible_collections/kubernetes/core"
+rsync -a --delete "$site/kubernetes/core/" "$cache/sanity/ansible_collections/kubernetes/core/"
 cd "$tree"
 # ansible-test keeps its per-test venvs under ~/.ansible/test/venv, which survives between runs.
 "$venv_bin/ansible-test" sanity --venv --python 3.11 --color no "$@"

@@ -111,12 +111,17 @@ componentsPatches:
   - {key: requestheader-extra-headers-prefix, value: X-Remote-Extra-}
 - name: kube-controller-manager
   extraArgs:
+  # One instance of each: no leader election, so an apiserver restart cannot make it lose a lease and exit.
+  - {key: leader-elect, value: "false"}
   - {key: use-service-account-credentials, value: "true"}
   - {key: service-cluster-ip-range, value: 10.96.0.0/16}
   - {key: cluster-signing-cert-file, value: $workdir/pki/ca.crt}
   - {key: cluster-signing-key-file, value: $workdir/pki/ca.key}
   - {key: horizontal-pod-autoscaler-sync-period, value: 5s}
   - {key: horizontal-pod-autoscaler-downscale-stabilization, value: 30s}
+- name: kube-scheduler
+  extraArgs:
+  - {key: leader-elect, value: "false"}
 EOF
   # kwok v0.8 ships no built-in stages: the module's own node and pod stages, plus ours
   # (pod-ready with a configurable delay, and pod-stuck for tests that need a pod never Ready).
@@ -152,7 +157,8 @@ up() {
     --config "$state/kwokctl.yaml" --config "$state/stages.yaml" \
     --kubeconfig "$kubeconfig" --wait 120s --quiet-pull >"$state/kwokctl-create.log" 2>&1 || {
     tail -n 20 "$state/kwokctl-create.log" >&2
-    rm -rf "$state/failed-logs" && cp -r "$workdir/logs" "$state/failed-logs" 2>/dev/null || true
+    rm -rf "$state/failed-logs"
+    cp -r "$workdir/logs" "$state/failed-logs" 2>/dev/null || true
     log "kwokctl could not start the cluster; the components' logs are kept in $state/failed-logs"
     down
     exit 1
@@ -234,11 +240,16 @@ status() {
   fi
 }
 
+print_env() {
+  # shellcheck disable=SC2016 # $PATH is left for the shell that evaluates this output
+  printf 'export KUBECONFIG=%s\nexport PATH=%s:$PATH\n' "$kubeconfig" "$K8S_BIN"
+}
+
 case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
   restart-apiserver) restart_apiserver ;;
-  env) printf 'export KUBECONFIG=%s\nexport PATH=%s:$PATH\n' "$kubeconfig" "$K8S_BIN" ;;
+  env) print_env ;;
   *) echo "usage: $0 up|down|status|restart-apiserver|env" >&2; exit 2 ;;
 esac
