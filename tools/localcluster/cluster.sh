@@ -208,23 +208,51 @@ down() {
 
 # Stop kube-apiserver and start it again with the same command line, as a control-plane restart would:
 # clients see their connections drop and must reconnect. For tests of that.
+# Start a component again with the command line it had, in a session of its own (like the processes kwokctl
+# starts: it must outlive whoever asked for the restart), appending to its log and updating its PID file.
+respawn() { # respawn NAME CWD ARGS...
+  local name=$1 cwd=$2
+  shift 2
+  (cd "$cwd" && exec setsid nohup "$@" >>"$workdir/logs/$name.log" 2>&1 </dev/null) &
+  echo $! >"$workdir/pids/$name.pid"
+}
+
+# Stop kube-apiserver and start it again with the same command line, as a control-plane restart would:
+# clients see their connections drop and must reconnect. For tests of that. Like the kubelet that runs a real
+# control plane's static pods, it also starts again any other component that exited meanwhile (a controller
+# manager still setting up its controllers exits when the apiserver goes away).
 restart_apiserver() {
-  local pidf=$workdir/pids/kube-apiserver.pid pid
-  pid=$(cat "$pidf")
-  [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$K8S_BIN/kube-apiserver" ] || { log "kube-apiserver is not running"; exit 1; }
-  local args=() cwd
-  mapfile -d '' args <"/proc/$pid/cmdline"
-  cwd=$(readlink "/proc/$pid/cwd")
+  local name pid comp_pids=() names=(kube-apiserver kube-controller-manager kube-scheduler)
+  declare -A cmd cwd
+  for name in "${names[@]}"; do
+    pid=$(cat "$workdir/pids/$name.pid")
+    [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$K8S_BIN/$name" ] || { log "$name is not running"; exit 1; }
+    cmd[$name]=$(tr '\0' '\n' <"/proc/$pid/cmdline")
+    cwd[$name]=$(readlink "/proc/$pid/cwd")
+    comp_pids+=("$pid")
+  done
+  pid=${comp_pids[0]}
   kill "$pid"
+  # A graceful shutdown waits for long requests; past 10 s it is cut short, as a crash would.
+  timeout 10 tail --pid="$pid" -f /dev/null || kill -9 "$pid" 2>/dev/null || true
   tail --pid="$pid" -f /dev/null
-  (cd "$cwd" && exec nohup "${args[@]}" >>"$workdir/logs/kube-apiserver.log" 2>&1 </dev/null) &
-  echo $! >"$pidf"
+  local args=()
+  mapfile -t args <<<"${cmd[kube-apiserver]}"
+  respawn kube-apiserver "${cwd[kube-apiserver]}" "${args[@]}"
   local deadline=$((SECONDS + 60))
   until kc get --raw /readyz >/dev/null 2>&1; do
     [ $SECONDS -lt $deadline ] || { log "kube-apiserver did not come back in 60 s"; exit 1; }
-    timeout 0.5 tail --pid="$(cat "$pidf")" -f /dev/null 2>/dev/null || true
+    timeout 0.5 tail --pid="$(cat "$workdir/pids/kube-apiserver.pid")" -f /dev/null 2>/dev/null || true
   done
-  log "kube-apiserver restarted (PID $(cat "$pidf"))"
+  log "kube-apiserver restarted (PID $(cat "$workdir/pids/kube-apiserver.pid"))"
+  for name in kube-controller-manager kube-scheduler; do
+    pid=$(cat "$workdir/pids/$name.pid")
+    if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" != "$K8S_BIN/$name" ] || [ "$(awk '{print $3}' "/proc/$pid/stat")" = Z ]; then
+      mapfile -t args <<<"${cmd[$name]}"
+      respawn "$name" "${cwd[$name]}" "${args[@]}"
+      log "$name had exited: started again (PID $(cat "$workdir/pids/$name.pid"))"
+    fi
+  done
 }
 
 status() {
