@@ -142,6 +142,7 @@ case "$what" in
     build_kwok
     build_metrics_server
     wait "$k8s_pid"
+    log "all binaries in the cache ($SECONDS s)"
     ;;
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
