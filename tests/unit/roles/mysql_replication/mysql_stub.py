@@ -67,7 +67,9 @@ def main() -> int:
         datadir = Path(option(argv, "datadir") or "/nonexistent")
         if "--initialize-insecure" in argv:
             if datadir.exists() and any(datadir.iterdir()):
-                print(f"[ERROR] --initialize specified but the data directory {datadir} has files in it", file=sys.stderr)
+                print(
+                    f"[ERROR] --initialize specified but the data directory {datadir} has files in it", file=sys.stderr
+                )
                 return 1
             (datadir / "mysql").mkdir(parents=True)
             return 0
@@ -101,7 +103,7 @@ def main() -> int:
     if os.environ.get("STUB_MYSQL_FAIL"):
         print("ERROR 1045 (28000): Access denied for user 'root'@'localhost'", file=sys.stderr)
         return 1
-    clone = re.search(r"CLONE INSTANCE FROM .* DATA DIRECTORY = '([^']+)'", stdin)
+    clone = re.search(r"CLONE INSTANCE FROM .* DATA DIRECTORY = '([^']+)'", stdin, re.DOTALL)
     if clone:
         if os.environ.get("STUB_CLONE_FAIL"):
             print("ERROR 3862 (HY000): Clone Donor Error: Connect failed", file=sys.stderr)

@@ -24,11 +24,16 @@ SCRIPT = HERE.parents[3] / "roles" / "mysql_replication" / "files" / "mysql-repl
 BASH = shutil.which("bash") or "/bin/bash"
 
 PASSWORDS = {
-    "KUBESS_ROOT_PASSWORD": "Root-pw\"with\\quote",
+    "KUBESS_ROOT_PASSWORD": 'Root-pw"with\\quote',
     "KUBESS_REPLICATION_PASSWORD": "Repl'pw#1",
     "KUBESS_CLONE_PASSWORD": "Clone\\pw'2",
     "KUBESS_APP_PASSWORD": "AppPw3",
 }
+
+
+def flat(text: str) -> str:
+    """SQL with every run of whitespace made one space, so that statements compare whatever their line breaks."""
+    return " ".join(text.split())
 
 
 def sql_literal(value: str) -> str:
@@ -77,8 +82,13 @@ class Pod:
 
     def run(self, *args: str, **env: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [BASH, str(SCRIPT), *args], env={**self.env, **env}, capture_output=True, text=True,
-            stdin=subprocess.DEVNULL, timeout=120, check=False,
+            [BASH, str(SCRIPT), *args],
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+            check=False,
         )
 
     def calls(self) -> list[dict]:
@@ -98,6 +108,7 @@ def fqdn(pod_name: str, namespace: str = "shop", service: str = "mysql") -> str:
 
 
 # --- identity from the hostname ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("hostname", "ordinal", "role", "server_id", "clone_source"),
@@ -121,12 +132,22 @@ def test_identity_follows_the_ordinal(pod, hostname, ordinal, role, server_id, c
 
 
 def test_identity_uses_set_service_namespace_and_base(pod):
-    ident = identity(pod.run(
-        "identity", HOSTNAME="db-mysql-3", KUBESS_SET_NAME="db-mysql", KUBESS_SERVICE="db-hl",
-        KUBESS_NAMESPACE="prod", KUBESS_SERVER_ID_BASE="4000", KUBESS_CLUSTER_DOMAIN="k8s.example",
-    ))
+    ident = identity(
+        pod.run(
+            "identity",
+            HOSTNAME="db-mysql-3",
+            KUBESS_SET_NAME="db-mysql",
+            KUBESS_SERVICE="db-hl",
+            KUBESS_NAMESPACE="prod",
+            KUBESS_SERVER_ID_BASE="4000",
+            KUBESS_CLUSTER_DOMAIN="k8s.example",
+        )
+    )
     assert ident == {
-        "hostname": "db-mysql-3", "ordinal": "3", "role": "replica", "server_id": "4003",
+        "hostname": "db-mysql-3",
+        "ordinal": "3",
+        "role": "replica",
+        "server_id": "4003",
         "host": "db-mysql-3.db-hl.prod.svc.k8s.example",
         "clone_source": "db-mysql-2.db-hl.prod.svc.k8s.example",
         "replication_source": "db-mysql-0.db-hl.prod.svc.k8s.example",
@@ -135,8 +156,22 @@ def test_identity_uses_set_service_namespace_and_base(pod):
 
 @pytest.mark.parametrize(
     "hostname",
-    ["", "mysql", "mysql-", "mysql-abc", "mysql-01", "mysql--1", "mysql-1-2", "mysql-1a", "mysql-+1",
-     "other-1", "mysqlx-1", "MYSQL-1", "mysql-1234567890", " mysql-1"],
+    [
+        "",
+        "mysql",
+        "mysql-",
+        "mysql-abc",
+        "mysql-01",
+        "mysql--1",
+        "mysql-1-2",
+        "mysql-1a",
+        "mysql-+1",
+        "other-1",
+        "mysqlx-1",
+        "MYSQL-1",
+        "mysql-1234567890",
+        " mysql-1",
+    ],
 )
 @pytest.mark.parametrize("command", ["identity", "plan", "init"])
 def test_bad_hostname_is_rejected(pod, hostname, command):
@@ -172,7 +207,10 @@ def test_bad_settings_are_rejected(pod, variable, value, message):
 
 
 def test_server_id_may_not_overflow(pod):
-    assert identity(pod.run("identity", HOSTNAME="mysql-0", KUBESS_SERVER_ID_BASE="4294967295"))["server_id"] == "4294967295"
+    assert (
+        identity(pod.run("identity", HOSTNAME="mysql-0", KUBESS_SERVER_ID_BASE="4294967295"))["server_id"]
+        == "4294967295"
+    )
     result = pod.run("identity", HOSTNAME="mysql-1", KUBESS_SERVER_ID_BASE="4294967295")
     assert result.returncode == 1
     assert "server-id 4294967295 + 1 exceeds 4294967295" in result.stderr
@@ -180,13 +218,17 @@ def test_server_id_may_not_overflow(pod):
 
 # --- my.cnf fragment -----------------------------------------------------------------------------------
 
+
 def mycnf(text: str) -> dict[str, str]:
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert lines[0] == "[mysqld]"
     return dict(tuple(part.strip() for part in line.split("=", 1)) for line in lines[1:])
 
 
-@pytest.mark.parametrize(("hostname", "server_id", "read_only"), [("mysql-0", "100", "OFF"), ("mysql-1", "101", "ON"), ("mysql-2", "102", "ON")])
+@pytest.mark.parametrize(
+    ("hostname", "server_id", "read_only"),
+    [("mysql-0", "100", "OFF"), ("mysql-1", "101", "ON"), ("mysql-2", "102", "ON")],
+)
 def test_mycnf_sets_identity_gtid_and_read_only(pod, hostname, server_id, read_only):
     result = pod.run("mycnf", HOSTNAME=hostname)
     assert result.returncode == 0, result.stderr
@@ -203,10 +245,11 @@ def test_mycnf_sets_identity_gtid_and_read_only(pod, hostname, server_id, read_o
 
 # --- SQL plan ------------------------------------------------------------------------------------------
 
+
 def test_replica_plan_clones_previous_ordinal_then_replicates_from_ordinal_0(pod):
     result = pod.run("plan", HOSTNAME="mysql-2")
     assert result.returncode == 0, result.stderr
-    out = result.stdout
+    out = flat(result.stdout)
     donor = fqdn("mysql-1")
     clone = f"CLONE INSTANCE FROM 'clone'@'{donor}':3306 IDENTIFIED BY '********' DATA DIRECTORY = '{pod.volume / 'data'}' REQUIRE SSL;"
     donor_list = f"SET GLOBAL clone_valid_donor_list = '{donor}:3306';"
@@ -216,7 +259,13 @@ def test_replica_plan_clones_previous_ordinal_then_replicates_from_ordinal_0(pod
     )
     for statement in (donor_list, clone, "RESET REPLICA ALL;", change, "START REPLICA;"):
         assert statement in out
-    assert out.index(donor_list) < out.index(clone) < out.index("RESET REPLICA ALL;") < out.index(change) < out.index("START REPLICA;")
+    assert (
+        out.index(donor_list)
+        < out.index(clone)
+        < out.index("RESET REPLICA ALL;")
+        < out.index(change)
+        < out.index("START REPLICA;")
+    )
     assert "mysql-0" not in out.split("CLONE INSTANCE", 1)[1].split(";", 1)[0]
     assert "CREATE USER" not in out
     for secret in PASSWORDS.values():
@@ -244,7 +293,10 @@ def test_primary_plan_bootstraps_accounts_and_never_clones(pod):
         assert secret not in out
 
 
-@pytest.mark.parametrize(("hostname", "step"), [("mysql-0", "clone"), ("mysql-0", "replication"), ("mysql-1", "bootstrap"), ("mysql-1", "nonsense")])
+@pytest.mark.parametrize(
+    ("hostname", "step"),
+    [("mysql-0", "clone"), ("mysql-0", "replication"), ("mysql-1", "bootstrap"), ("mysql-1", "nonsense")],
+)
 def test_sql_step_must_fit_the_role(pod, hostname, step):
     result = pod.run("sql", step, HOSTNAME=hostname)
     assert result.returncode == 1
@@ -258,6 +310,7 @@ def test_unknown_command_prints_usage(pod):
 
 
 # --- init against stand-in servers ---------------------------------------------------------------------
+
 
 def datadir_of(call: dict) -> str | None:
     return next((a.split("=", 1)[1] for a in call["argv"] if a.startswith("--datadir=")), None)
@@ -284,21 +337,27 @@ def test_init_replica_clones_previous_ordinal_then_configures_replication(pod):
     calls = pod.calls()
     datadir = pod.volume / "data"
     scratch = pod.volume / "scratch"
-    steps = [("initialize" if "--initialize-insecure" in c["argv"] else "server", datadir_of(c))
-             for c in calls if c["prog"] == "mysqld"]
+    steps = [
+        ("initialize" if "--initialize-insecure" in c["argv"] else "server", datadir_of(c))
+        for c in calls
+        if c["prog"] == "mysqld"
+    ]
     assert steps == [("initialize", str(scratch)), ("server", str(scratch)), ("server", str(datadir))]
     sql_calls = [c for c in calls if c["prog"] == "mysql"]
     assert len(sql_calls) == 2
-    clone, replication = sql_calls
+    clone, replication = ({**c, "stdin": flat(c["stdin"])} for c in sql_calls)
     donor = fqdn("mysql-1")
-    assert f"CLONE INSTANCE FROM 'clone'@'{donor}':3306 IDENTIFIED BY {sql_literal(PASSWORDS['KUBESS_CLONE_PASSWORD'])}" in clone["stdin"]
+    assert (
+        f"CLONE INSTANCE FROM 'clone'@'{donor}':3306 IDENTIFIED BY {sql_literal(PASSWORDS['KUBESS_CLONE_PASSWORD'])}"
+        in clone["stdin"]
+    )
     assert f"DATA DIRECTORY = '{datadir}'" in clone["stdin"]
     assert f"clone_valid_donor_list = '{donor}:3306'" in clone["stdin"]
     assert clone["password"] == "", "the scratch server's root has no password yet"
     assert f"SOURCE_HOST = '{fqdn('mysql-0')}'" in replication["stdin"]
     assert f"SOURCE_PASSWORD = {sql_literal(PASSWORDS['KUBESS_REPLICATION_PASSWORD'])}" in replication["stdin"]
     assert "SOURCE_AUTO_POSITION = 1" in replication["stdin"]
-    assert replication["stdin"].rstrip().endswith("START REPLICA;")
+    assert replication["stdin"].endswith("START REPLICA;")
     assert replication["password"] == PASSWORDS["KUBESS_ROOT_PASSWORD"], "the cloned data carries the root password"
     assert_no_password_on_a_command_line(calls)
     shutdowns = [c for c in calls if c["prog"] == "mysqladmin" and "shutdown" in c["argv"]]
@@ -326,7 +385,9 @@ def test_init_primary_bootstraps_without_cloning(pod):
     assert f"CREATE USER 'app'@'%' IDENTIFIED BY {sql_literal(PASSWORDS['KUBESS_APP_PASSWORD'])};" in sql
     assert "CLONE" not in sql and "CHANGE REPLICATION SOURCE" not in sql
     shutdown = [c for c in calls if c["prog"] == "mysqladmin" and "shutdown" in c["argv"]]
-    assert [c["password"] for c in shutdown] == [PASSWORDS["KUBESS_ROOT_PASSWORD"]], "shut down with the new root password"
+    assert [c["password"] for c in shutdown] == [
+        PASSWORDS["KUBESS_ROOT_PASSWORD"]
+    ], "shut down with the new root password"
     assert [datadir_of(c) for c in calls if c["prog"] == "mysqld"] == [str(pod.volume / "data")] * 2
     assert_no_password_on_a_command_line(calls)
     assert (pod.volume / ".kubess-init-done").read_text(encoding="utf-8") == "role=primary\nserver_id=100\n"
@@ -373,7 +434,10 @@ def test_init_leaves_foreign_data_untouched(pod):
     assert not (pod.volume / ".kubess-init-done").exists()
 
 
-@pytest.mark.parametrize(("hostname", "missing"), [("mysql-0", "KUBESS_ROOT_PASSWORD"), ("mysql-1", "KUBESS_CLONE_PASSWORD"), ("mysql-0", "KUBESS_APP_PASSWORD")])
+@pytest.mark.parametrize(
+    ("hostname", "missing"),
+    [("mysql-0", "KUBESS_ROOT_PASSWORD"), ("mysql-1", "KUBESS_CLONE_PASSWORD"), ("mysql-0", "KUBESS_APP_PASSWORD")],
+)
 def test_init_requires_the_passwords_it_uses(pod, hostname, missing):
     result = pod.run("init", HOSTNAME=hostname, **{missing: ""})
     assert result.returncode == 1
@@ -384,6 +448,7 @@ def test_init_requires_the_passwords_it_uses(pod, hostname, missing):
 
 
 # --- probes --------------------------------------------------------------------------------------------
+
 
 def replica_status(io: str, sql: str) -> str:
     return (
@@ -400,7 +465,13 @@ def replica_status(io: str, sql: str) -> str:
 
 @pytest.mark.parametrize(
     ("io", "sql", "ready"),
-    [("Yes", "Yes", True), ("Connecting", "Yes", False), ("No", "Yes", False), ("Yes", "No", False), ("No", "No", False)],
+    [
+        ("Yes", "Yes", True),
+        ("Connecting", "Yes", False),
+        ("No", "Yes", False),
+        ("Yes", "No", False),
+        ("No", "No", False),
+    ],
 )
 def test_replica_ready_needs_both_replication_threads(pod, io, sql, ready):
     Path(pod.env["KUBESS_SOCKET"]).touch()
@@ -410,7 +481,7 @@ def test_replica_ready_needs_both_replication_threads(pod, io, sql, ready):
     assert (result.returncode == 0) is ready, result.stdout
     if not ready:
         assert f"Replica_IO_Running={io} Replica_SQL_Running={sql}" in result.stdout
-    (query,) = [c for c in pod.calls() if c["prog"] == "mysql"]
+    (query,) = (c for c in pod.calls() if c["prog"] == "mysql")
     assert query["stdin"].strip() == "SHOW REPLICA STATUS\\G"
     assert query["password"] == PASSWORDS["KUBESS_ROOT_PASSWORD"]
     assert f"--socket={pod.env['KUBESS_SOCKET']}" in query["argv"]
