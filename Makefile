@@ -48,7 +48,7 @@ collection-link:
 	@ln -sfn $(REPO) $(COLL_LINK)
 
 # Debian packages the tests use: the userspace NFS server and a real NFS client.
-APT_PACKAGES := nfs-ganesha nfs-ganesha-vfs libnfs-utils rsync
+APT_PACKAGES := nfs-ganesha nfs-ganesha-vfs libnfs-utils rsync shellcheck
 apt-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
