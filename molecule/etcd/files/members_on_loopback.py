@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run the members of an etcd StatefulSet, as applied to the cluster, with the real etcd binary on this machine.
 
 kwok runs no container, so what etcd does with the manifest's configuration is checked here: each member gets the
