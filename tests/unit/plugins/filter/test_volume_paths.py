@@ -152,8 +152,8 @@ def pvc_for(record, **spec):
             "spec": base}
 
 
-def check(pvs=(), pvcs=(), server="10.0.0.5", sc="kubess-nfs", static=True, records=RECORDS):
-    return vp.nfs_volume_check(records, list(pvs), list(pvcs), server, sc, static)
+def check(pvs=(), pvcs=(), server="10.0.0.5", sc="kubess-nfs", static=True, records=None):
+    return vp.nfs_volume_check(RECORDS if records is None else records, list(pvs), list(pvcs), server, sc, static)
 
 
 def test_fresh_cluster_everything_missing():
