@@ -4,7 +4,7 @@ usage: python3 audit_writes.py AUDIT_LOG SINCE_EPOCH_SECONDS USER_AGENT_PREFIX N
 
 Only writes that concern the stack in NAMESPACE count: in it, or to PersistentVolumes and Nodes (cluster-wide).
 A write is a request with verb create, update, patch, delete or deletecollection that completed; access reviews a
-client asks about itself are not writes. Lines still being written (the last one may be cut) are skipped.
+client asks about itself and server-side dry runs (dryRun=All, what check mode sends) are not writes. Lines still being written (the last one may be cut) are skipped.
 """
 
 import json
@@ -29,6 +29,8 @@ def main(path, since, agent, namespace):
             if event.get("stage") != "ResponseComplete" or event.get("verb") not in WRITES:
                 continue
             if not event.get("userAgent", "").startswith(agent):
+                continue
+            if "dryRun=All" in event.get("requestURI", ""):
                 continue
             ref = event.get("objectRef", {})
             if ref.get("resource") in REVIEWS:
