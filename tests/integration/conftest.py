@@ -92,7 +92,19 @@ def cluster() -> Cluster:
     env["KUBECONFIG"] = str(KUBECONFIG)
     yield Cluster(env=env, kubeconfig=KUBECONFIG, audit_log=AUDIT_LOG)
     if not running:
+        pids = [p.read_text().strip() for p in (STATE / "kwok/clusters/kubess/pids").glob("*.pid")]
         subprocess.run([str(CLUSTER_SH), "down"], check=True)
+        left = [pid for pid in pids if _running(pid)]
+        assert not left, f"cluster.sh down left these cluster processes running: {left}"
+
+
+def _running(pid: str) -> bool:
+    """A process that exists and is not a zombie (an exited child not yet reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 @pytest.fixture

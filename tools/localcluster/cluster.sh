@@ -187,21 +187,26 @@ up() {
 }
 
 down() {
+  # Note every live process first: kwokctl deletes the PID files with the cluster's directory, and it stops only
+  # the processes it started itself (not a component that restart-apiserver started again).
+  local pids pid left
+  pids=$(live_pids)
   if [ -d "$workdir" ]; then
     "$kwokctl" delete cluster --name "$name" --kubeconfig "$kubeconfig" >"$state/kwokctl-delete.log" 2>&1 || true
   fi
-  # Whatever kwokctl could not stop (a PID file it no longer knew about), stopped here by PID.
-  local pid left
-  for pid in $(live_pids); do
-    kill "$pid" 2>/dev/null || true
-  done
+  alive() {
+    for pid in $pids; do
+      if [ -d "/proc/$pid" ] && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; then echo "$pid"; fi
+    done
+  }
+  for pid in $(alive); do kill "$pid" 2>/dev/null || true; done
   for _ in $(seq 1 50); do
-    left=$(live_pids)
+    left=$(alive)
     [ -z "$left" ] && break
     # Wait on the processes' own exit, not on a fixed sleep: tail --pid returns when the PID is gone.
     for pid in $left; do timeout 0.2 tail --pid="$pid" -f /dev/null 2>/dev/null || true; done
   done
-  for pid in $(live_pids); do kill -9 "$pid" 2>/dev/null || true; done
+  for pid in $(alive); do kill -9 "$pid" 2>/dev/null || true; done
   rm -f "$kubeconfig" "$state/audit.log"
   log "stopped"
 }
