@@ -75,6 +75,11 @@ def volumes(core, ns: str) -> list[str]:
     return lines or ["  (no PVC)"]
 
 
+def _reads_metrics(hpa) -> bool:
+    """The autoscaler has a current value for some resource metric (a new one has none for a minute or so)."""
+    return any(m.resource is not None and m.resource.current is not None for m in hpa.status.current_metrics or [])
+
+
 def autoscalers(ns: str) -> list[str]:
     hpa_api = client.AutoscalingV2Api()
     lines = []
@@ -105,7 +110,7 @@ def main() -> int:
     ns = args.namespace
     deadline = time.monotonic() + args.hpa_wait
     hpas = client.AutoscalingV2Api().list_namespaced_horizontal_pod_autoscaler(ns).items
-    while hpas and time.monotonic() < deadline and not all(h.status.current_metrics for h in hpas):
+    while hpas and time.monotonic() < deadline and not all(_reads_metrics(h) for h in hpas):
         time.sleep(3)  # polling the HPA status until its first metrics, bounded by --hpa-wait
         hpas = client.AutoscalingV2Api().list_namespaced_horizontal_pod_autoscaler(ns).items
     print(f"== kubess.stateful in namespace {ns}")
