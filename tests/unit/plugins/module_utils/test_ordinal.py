@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-from functools import lru_cache
-from pathlib import Path
 
 import pytest
-import yaml
 
+from ansible_collections.kubess.stateful.tests.unit.plugins.module_utils.yaml_fixtures import fx
 from ansible_collections.kubess.stateful.plugins.module_utils import _ordinal as o
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@lru_cache(maxsize=None)
-def _load(name):
-    with open(FIXTURES / f"{name}.yaml", encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
-
-
-def fx(name, key):
-    """A fresh copy of the object ``key`` in fixtures/<name>.yaml."""
-    return copy.deepcopy(_load(name)[key])
 
 
 NEW = "web-7d9c8b6f5d"

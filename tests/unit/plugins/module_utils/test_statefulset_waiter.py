@@ -8,34 +8,20 @@ chosen moment): where it resumes a watch from, when it lists again, when it retu
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
-from functools import lru_cache
-from pathlib import Path
 
 import pytest
-import yaml
 
+from ansible_collections.kubess.stateful.tests.unit.plugins.module_utils.yaml_fixtures import fx
 from ansible_collections.kubess.stateful.plugins.module_utils import _statefulset_waiter as w
 
-FIXTURES = Path(__file__).parent / "fixtures"
 NS = "demo"
 STS_PATH = f"/apis/apps/v1/namespaces/{NS}/statefulsets"
 PODS_PATH = f"/api/v1/namespaces/{NS}/pods"
 EVENTS_PATH = f"/api/v1/namespaces/{NS}/events"
 PVCS_PATH = f"/api/v1/namespaces/{NS}/persistentvolumeclaims"
 NEW = "web-7d9c8b6f5d"
-
-
-@lru_cache(maxsize=None)
-def _load(name):
-    with open(FIXTURES / f"{name}.yaml", encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
-
-
-def fx(name, key):
-    return copy.deepcopy(_load(name)[key])
 
 
 def pod(key, ordinal, uid=None, rv="10", revision=NEW):
