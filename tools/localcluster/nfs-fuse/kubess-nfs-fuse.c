@@ -52,6 +52,8 @@
 #define MAX_CONNS 16
 #define MAX_OPS 64
 #define MAX_LOOKUPS 40 /* path components resolved in one COMPOUND */
+/* bytes of names per COMPOUND: libnfs 4.0 encodes one into 4 KiB */
+#define LOOKUP_BYTES 1200
 #define AUTH_MAX_GROUPS 16 /* AUTH_SYS carries at most 16 groups */
 #define ANON_ID 65534
 #define RETRY_DEADLINE_S 120 /* NFS4ERR_DELAY / NFS4ERR_GRACE */
@@ -712,8 +714,9 @@ static void compound_cb(struct rpc_context *rpc, int status, void *data,
 	}
 }
 
-/* Sends one COMPOUND and waits for its reply.  Returns -errno. */
-static int run_once(struct conn *c, nfs_argop4 *ops, int nops, struct reply *r)
+/* Queues one COMPOUND; the reply lands in *r.  Returns -errno. */
+static int queue_compound(struct conn *c, nfs_argop4 *ops, int nops,
+			  struct reply *r)
 {
 	COMPOUND4args args;
 
@@ -724,32 +727,65 @@ static int run_once(struct conn *c, nfs_argop4 *ops, int nops, struct reply *r)
 	r->rpc_err = 0;
 	r->status = NFS4_OK;
 	r->failed_op = 0;
+	/* the arguments are encoded here: ops may be reused on return */
 	if (rpc_nfs4_compound_async(c->rpc, compound_cb, &args, r) != 0) {
 		logmsg(LOG_WARNING, "cannot queue RPC to %s: %s", cfg.server,
 		       rpc_get_error(c->rpc));
 		return -EIO;
 	}
-	while (!r->done) {
-		struct pollfd pfd = { .fd = rpc_get_fd(c->rpc),
-				      .events = (short)rpc_which_events(c->rpc) };
-		int n = poll(&pfd, 1, 100);
+	return 0;
+}
 
-		if (n < 0) {
+/* Serves the connection until every one of the n replies has arrived. */
+static int wait_replies(struct conn *c, struct reply *rs, int n)
+{
+	for (;;) {
+		struct pollfd pfd;
+		int pending = 0, k;
+
+		for (int i = 0; i < n; i++)
+			pending += !rs[i].done;
+		if (!pending)
+			return 0;
+		pfd.fd = rpc_get_fd(c->rpc);
+		pfd.events = (short)rpc_which_events(c->rpc);
+		pfd.revents = 0;
+		k = poll(&pfd, 1, 100);
+		if (k < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		if (rpc_service(c->rpc, n > 0 ? pfd.revents : 0) < 0) {
-			if (!r->done) {
-				logmsg(LOG_WARNING, "connection to %s failed: %s",
-				       cfg.server, rpc_get_error(c->rpc));
-				return -EIO;
+		if (rpc_service(c->rpc, k > 0 ? pfd.revents : 0) < 0) {
+			logmsg(LOG_WARNING, "connection to %s failed: %s",
+			       cfg.server, rpc_get_error(c->rpc));
+			for (int i = 0; i < n; i++) {
+				if (!rs[i].done) {
+					rs[i].done = 1;
+					rs[i].rpc_err = -EIO;
+				}
 			}
+			return -EIO;
 		}
 	}
-	if (r->rpc_err)
-		return r->rpc_err;
-	return nfs4_errno(r->status);
+}
+
+static int reply_errno(const struct reply *r)
+{
+	return r->rpc_err ? r->rpc_err : nfs4_errno(r->status);
+}
+
+/* Sends one COMPOUND and waits for its reply.  Returns -errno. */
+static int run_once(struct conn *c, nfs_argop4 *ops, int nops, struct reply *r)
+{
+	int err = queue_compound(c, ops, nops, r);
+
+	if (err)
+		return err;
+	err = wait_replies(c, r, 1);
+	if (err && !r->rpc_err)
+		return err;
+	return reply_errno(r);
 }
 
 /* As run_once, with retries while the server says DELAY or GRACE. */
@@ -868,8 +904,24 @@ static int cb_path(struct cbuild *b, struct conn *c, const struct creds *cr,
 			return -EINVAL; /* the export root has no parent here */
 		*last = comps[--n];
 	}
-	if (n > MAX_LOOKUPS) {
-		start = n - MAX_LOOKUPS / 2;
+	{
+		/* the tail that fits one COMPOUND; the rest is resolved first */
+		size_t bytes = 0;
+
+		start = n;
+		while (start > 0 && n - start < MAX_LOOKUPS / 2) {
+			size_t len = 8 + strlen(comps[start - 1]);
+
+			if (bytes + len > LOOKUP_BYTES)
+				break;
+			bytes += len;
+			start--;
+		}
+		if (want_parent && strlen(*last) + 8 + bytes > LOOKUP_BYTES &&
+		    start < n)
+			start++;
+	}
+	if (start > 0) {
 		err = resolve_prefix(c, cr, comps, start, &b->prefix[slot]);
 		if (err)
 			return err;
@@ -899,8 +951,12 @@ static int resolve_prefix(struct conn *c, const struct creds *cr,
 		cb_init(&b);
 		memset(&r, 0, sizeof(r));
 		cb_putfh(&b, &cur);
-		for (int k = 0; k < MAX_LOOKUPS && i < ncomps; k++, i++) {
+		for (size_t k = 0, bytes = 0; i < ncomps && k < MAX_LOOKUPS &&
+		     (k == 0 || bytes + 8 + strlen(comps[i]) <= LOOKUP_BYTES);
+		     k++, i++) {
 			nfs_argop4 *op = cb_op(&b, OP_LOOKUP);
+
+			bytes += 8 + strlen(comps[i]);
 
 			set_component(&op->nfs_argop4_u.oplookup.objname,
 				      comps[i]);
@@ -1199,6 +1255,9 @@ static int op_mkdir(const char *path, mode_t mode)
 
 static int op_symlink(const char *target, const char *linkpath)
 {
+	/* the whole COMPOUND must fit libnfs 4.0's 4 KiB encoding buffer */
+	if (strlen(target) > 2048)
+		return -ENAMETOOLONG;
 	return do_create_obj(linkpath, NF4LNK, 0777, target, 0);
 }
 
@@ -1727,51 +1786,103 @@ static int op_read(const char *path, char *buf, size_t size, off_t off,
 	return (int)done;
 }
 
+/*
+ * libnfs 4.0 encodes a COMPOUND into a 4 KiB buffer, so WRITE data goes in
+ * chunks that fit it, many in flight at once on one connection.
+ */
+#define WRITE_CHUNK 3072
+#define WRITE_WINDOW 64
+
 static int op_write(const char *path, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct ofile *of = ofile_of(fi);
+	struct reply rs[WRITE_WINDOW];
+	uint32_t lens[WRITE_WINDOW];
 	size_t done = 0;
 	struct conn *c;
-	int err = 0;
+	int err, dirty = 0;
 	int stable = (of->flags & O_SYNC) == O_SYNC ? FILE_SYNC4
 		     : (of->flags & O_DSYNC)	      ? DATA_SYNC4
 						      : UNSTABLE4;
 
 	(void)path;
 	c = conn_get();
-	while (done < size) {
-		struct cbuild b;
-		struct reply r;
-		nfs_argop4 *op;
-		uint32_t want = (uint32_t)(size - done < max_write
-						   ? size - done
-						   : max_write);
+	err = conn_set_auth(c, &of->cr);
+	while (!err && done < size) {
+		size_t pos = done;
+		int n = 0;
 
-		cb_init(&b);
-		memset(&r, 0, sizeof(r));
-		cb_putfh(&b, &of->fh);
-		op = cb_op(&b, OP_WRITE);
-		op->nfs_argop4_u.opwrite.stateid = anon_stateid;
-		op->nfs_argop4_u.opwrite.offset = (uint64_t)off + done;
-		op->nfs_argop4_u.opwrite.stable = stable;
-		op->nfs_argop4_u.opwrite.data.data_len = want;
-		op->nfs_argop4_u.opwrite.data.data_val = (char *)buf + done;
-		err = run(c, &of->cr, b.ops, b.n, &r);
-		if (err)
-			break;
-		if (r.written == 0) {
-			err = -EIO;
-			break;
+		for (; n < WRITE_WINDOW && pos < size; n++) {
+			nfs_argop4 wops[2];
+			uint32_t want = (uint32_t)(size - pos < WRITE_CHUNK
+							   ? size - pos
+							   : WRITE_CHUNK);
+
+			memset(wops, 0, sizeof(wops));
+			wops[0].argop = OP_PUTFH;
+			wops[0].nfs_argop4_u.opputfh.object.nfs_fh4_len =
+				of->fh.len;
+			wops[0].nfs_argop4_u.opputfh.object.nfs_fh4_val =
+				of->fh.val;
+			wops[1].argop = OP_WRITE;
+			wops[1].nfs_argop4_u.opwrite.stateid = anon_stateid;
+			wops[1].nfs_argop4_u.opwrite.offset = (uint64_t)off + pos;
+			wops[1].nfs_argop4_u.opwrite.stable = stable;
+			wops[1].nfs_argop4_u.opwrite.data.data_len = want;
+			wops[1].nfs_argop4_u.opwrite.data.data_val =
+				(char *)buf + pos;
+			memset(&rs[n], 0, sizeof(rs[n]));
+			err = queue_compound(c, wops, 2, &rs[n]);
+			if (err)
+				break;
+			lens[n] = want;
+			pos += want;
 		}
-		if (r.committed == UNSTABLE4) {
-			pthread_mutex_lock(&of->lock);
-			of->dirty = 1;
-			pthread_mutex_unlock(&of->lock);
+		if (n == 0)
+			break;
+		wait_replies(c, rs, n);
+		/* data counts as written up to the first chunk that failed */
+		for (int i = 0; i < n; i++) {
+			int e = reply_errno(&rs[i]);
+
+			if (e == -EAGAIN && !rs[i].rpc_err) {
+				/* DELAY / GRACE: this chunk again, waiting */
+				struct cbuild b;
+				nfs_argop4 *op;
+
+				cb_init(&b);
+				cb_putfh(&b, &of->fh);
+				op = cb_op(&b, OP_WRITE);
+				op->nfs_argop4_u.opwrite.stateid = anon_stateid;
+				op->nfs_argop4_u.opwrite.offset =
+					(uint64_t)off + done;
+				op->nfs_argop4_u.opwrite.stable = stable;
+				op->nfs_argop4_u.opwrite.data.data_len = lens[i];
+				op->nfs_argop4_u.opwrite.data.data_val =
+					(char *)buf + done;
+				memset(&rs[i], 0, sizeof(rs[i]));
+				e = run(c, &of->cr, b.ops, b.n, &rs[i]);
+			}
+			if (!err && e)
+				err = e;
+			if (err)
+				break;
+			if (rs[i].written != lens[i]) {
+				err = -EIO; /* short write: stop at the gap */
+				break;
+			}
+			if (rs[i].committed == UNSTABLE4)
+				dirty = 1;
+			done += lens[i];
 		}
-		done += r.written;
 	}
 	conn_put(c);
+	if (dirty) {
+		pthread_mutex_lock(&of->lock);
+		of->dirty = 1;
+		pthread_mutex_unlock(&of->lock);
+	}
 	if (err && done == 0)
 		return err;
 	return (int)done;
