@@ -154,7 +154,12 @@ class Ganesha:
                 CLIENT {{ Clients = 127.0.0.1; Access_Type = RW; }}
             }}
             """))
+        self.launch()
+
+    def launch(self) -> None:
+        conf = self.base / "ganesha.conf"
         pidfile = self.base / "ganesha.pid"
+        pidfile.unlink(missing_ok=True)
         subprocess.run(
             ["ganesha.nfsd", "-f", str(conf), "-L", str(self.base / "ganesha.log"),
              "-p", str(pidfile), "-N", "NIV_EVENT"],
@@ -172,6 +177,14 @@ class Ganesha:
             time.sleep(0.05)
         if pid_alive(self.pid):
             os.kill(self.pid, signal.SIGKILL)
+            wait_for(f"ganesha {self.pid} to die", lambda: not pid_alive(self.pid))
+
+    def restart(self) -> None:
+        old = self.pid
+        self.stop()
+        assert old is not None and not pid_alive(old)
+        self.launch()
+        assert self.pid != old
 
     def source(self, sub: str = "") -> str:
         return f"127.0.0.1:{self.export}{sub}"
@@ -473,3 +486,16 @@ def test_failed_mount_is_clean(ganesha, mounter, case):
     assert source in result.stderr
     assert not mounted(mounter.tmp / "mnt")
     assert set(client_pids(mounter.tmp / "mnt")) == before == set()
+
+
+def test_mount_keeps_working_across_a_server_restart(ganesha, mounter):
+    ganesha.mkdir("restart", 999, 999, 0o755)
+    mounter()
+    target = mounter.tmp / "mnt" / "restart"
+    code = "import sys; open(sys.argv[1], 'w').write(sys.argv[2]); print(open(sys.argv[1]).read())"
+    assert ok(as_user(999, 999, [], code, str(target / "before"), "before")).strip() == "before"
+    ganesha.restart()
+    # the file handles are the server's persistent ones: the client reconnects and goes on
+    assert ok(as_user(999, 999, [], code, str(target / "after"), "after")).strip() == "after"
+    assert (ganesha.export / "restart" / "after").read_text() == "after"
+    assert sorted(os.listdir(target)) == ["after", "before"]

@@ -483,6 +483,8 @@ struct conn {
 	uint32_t owner_gen;
 	uint32_t seqid;
 	verifier4 verifier;
+	int broken;        /* transport failed: rebuilt before the next use */
+	unsigned sessions; /* connections made so far */
 };
 
 static struct conn conns[MAX_CONNS];
@@ -731,6 +733,7 @@ static int queue_compound(struct conn *c, nfs_argop4 *ops, int nops,
 	if (rpc_nfs4_compound_async(c->rpc, compound_cb, &args, r) != 0) {
 		logmsg(LOG_WARNING, "cannot queue RPC to %s: %s", cfg.server,
 		       rpc_get_error(c->rpc));
+		c->broken = 1;
 		return -EIO;
 	}
 	return 0;
@@ -759,6 +762,7 @@ static int wait_replies(struct conn *c, struct reply *rs, int n)
 		if (rpc_service(c->rpc, k > 0 ? pfd.revents : 0) < 0) {
 			logmsg(LOG_WARNING, "connection to %s failed: %s",
 			       cfg.server, rpc_get_error(c->rpc));
+			c->broken = 1;
 			for (int i = 0; i < n; i++) {
 				if (!rs[i].done) {
 					rs[i].done = 1;
@@ -788,6 +792,20 @@ static int run_once(struct conn *c, nfs_argop4 *ops, int nops, struct reply *r)
 	return reply_errno(r);
 }
 
+static int conn_connect(struct conn *c, char *why, size_t whylen);
+
+static int conn_reconnect(struct conn *c)
+{
+	char why[512];
+
+	if (conn_connect(c, why, sizeof(why)) != 0) {
+		logmsg(LOG_WARNING, "reconnecting to %s: %s", cfg.server, why);
+		return -EIO;
+	}
+	logmsg(LOG_NOTICE, "reconnected to %s", cfg.server);
+	return 0;
+}
+
 /* As run_once, with retries while the server says DELAY or GRACE. */
 static int run(struct conn *c, const struct creds *cr, nfs_argop4 *ops,
 	       int nops, struct reply *r)
@@ -796,14 +814,20 @@ static int run(struct conn *c, const struct creds *cr, nfs_argop4 *ops,
 	useconds_t pause_us = 10000;
 	int err;
 
-	err = conn_set_auth(c, cr);
-	if (err)
-		return err;
 	for (;;) {
-		err = run_once(c, ops, nops, r);
-		if (err == 0 || r->rpc_err ||
-		    (r->status != NFS4ERR_DELAY && r->status != NFS4ERR_GRACE) ||
-		    time(NULL) >= deadline)
+		int again;
+
+		err = c->broken ? conn_reconnect(c) : 0;
+		if (!err)
+			err = conn_set_auth(c, cr);
+		if (!err)
+			err = run_once(c, ops, nops, r);
+		if (err == 0)
+			return 0;
+		/* server busy or in grace, or the connection is gone: again */
+		again = c->broken || (!r->rpc_err && (r->status == NFS4ERR_DELAY ||
+						      r->status == NFS4ERR_GRACE));
+		if (!again || time(NULL) >= deadline)
 			return err;
 		usleep(pause_us);
 		if (pause_us < 1000000)
@@ -1807,11 +1831,17 @@ static int op_write(const char *path, const char *buf, size_t size, off_t off,
 						      : UNSTABLE4;
 
 	(void)path;
+	time_t deadline = time(NULL) + RETRY_DEADLINE_S;
+
 	c = conn_get();
-	err = conn_set_auth(c, &of->cr);
+	err = c->broken ? conn_reconnect(c) : 0;
 	while (!err && done < size) {
 		size_t pos = done;
 		int n = 0;
+
+		err = conn_set_auth(c, &of->cr);
+		if (err)
+			break;
 
 		for (; n < WRITE_WINDOW && pos < size; n++) {
 			nfs_argop4 wops[2];
@@ -1839,9 +1869,10 @@ static int op_write(const char *path, const char *buf, size_t size, off_t off,
 			lens[n] = want;
 			pos += want;
 		}
-		if (n == 0)
+		if (n == 0 && !c->broken)
 			break;
-		wait_replies(c, rs, n);
+		if (n > 0)
+			wait_replies(c, rs, n);
 		/* data counts as written up to the first chunk that failed */
 		for (int i = 0; i < n; i++) {
 			int e = reply_errno(&rs[i]);
@@ -1864,6 +1895,8 @@ static int op_write(const char *path, const char *buf, size_t size, off_t off,
 				memset(&rs[i], 0, sizeof(rs[i]));
 				e = run(c, &of->cr, b.ops, b.n, &rs[i]);
 			}
+			if (e && c->broken)
+				break; /* resent from here once reconnected */
 			if (!err && e)
 				err = e;
 			if (err)
@@ -1875,6 +1908,12 @@ static int op_write(const char *path, const char *buf, size_t size, off_t off,
 			if (rs[i].committed == UNSTABLE4)
 				dirty = 1;
 			done += lens[i];
+		}
+		if (!err && c->broken) {
+			if (time(NULL) >= deadline)
+				err = -EIO;
+			else if (conn_reconnect(c) != 0)
+				usleep(500000);
 		}
 	}
 	conn_put(c);
@@ -2152,11 +2191,8 @@ static void random_bytes(void *buf, size_t len)
 		fclose(f);
 }
 
-static void conn_open(struct conn *c, int idx)
+static void conn_identity(struct conn *c, int idx)
 {
-	struct creds root = { 0 };
-	char url[PATH_MAX + 300];
-	struct nfs_url *u;
 	char host[64];
 	char nonce[8];
 
@@ -2172,32 +2208,64 @@ static void conn_open(struct conn *c, int idx)
 		 PROG "/%s/%d/%d/%02x%02x%02x%02x", host, (int)getpid(), idx,
 		 (unsigned char)nonce[0], (unsigned char)nonce[1],
 		 (unsigned char)nonce[2], (unsigned char)nonce[3]);
+}
 
-	c->nfs = nfs_init_context();
-	if (c->nfs == NULL)
-		die_mount("cannot create an NFS context");
-	{
-		/* the session libnfs opens while mounting has its own name */
-		char mname[160];
+/* (Re)connects: a fresh libnfs context, mounted.  0, or -1 and why. */
+static int conn_connect(struct conn *c, char *why, size_t whylen)
+{
+	char url[PATH_MAX + 300];
+	char mname[200];
+	struct nfs_context *nfs;
+	struct nfs_url *u;
 
-		snprintf(mname, sizeof(mname), "%s/mount", c->client_name);
-		nfs4_set_client_name(c->nfs, mname);
+	nfs = nfs_init_context();
+	if (nfs == NULL) {
+		snprintf(why, whylen, "cannot create an NFS context");
+		return -1;
 	}
+	/* the session libnfs opens while mounting has a name of its own */
+	snprintf(mname, sizeof(mname), "%s/mount/%u", c->client_name,
+		 c->sessions++);
+	nfs4_set_client_name(nfs, mname);
 	snprintf(url, sizeof(url), "nfs://%s%s?version=4&nfsport=%d",
 		 cfg.server, cfg.export_path, cfg.port);
-	u = nfs_parse_url_dir(c->nfs, url);
-	if (u == NULL)
-		die_mount("bad server or path: %s", nfs_get_error(c->nfs));
-	nfs_set_timeout(c->nfs, 15000);
-	if (nfs_mount(c->nfs, u->server, u->path) != 0)
-		die_mount("server %s port %d, export %s: %s", cfg.server,
-			  cfg.port, cfg.export_path, nfs_get_error(c->nfs));
+	u = nfs_parse_url_dir(nfs, url);
+	if (u == NULL) {
+		snprintf(why, whylen, "bad server or path: %s",
+			 nfs_get_error(nfs));
+		nfs_destroy_context(nfs);
+		return -1;
+	}
+	nfs_set_timeout(nfs, 15000);
+	if (nfs_mount(nfs, u->server, u->path) != 0) {
+		snprintf(why, whylen, "server %s port %d, export %s: %s",
+			 cfg.server, cfg.port, cfg.export_path,
+			 nfs_get_error(nfs));
+		nfs_destroy_url(u);
+		nfs_destroy_context(nfs);
+		return -1;
+	}
 	nfs_destroy_url(u);
-	/* from here on: hard mount, reconnect and retry without end */
-	nfs_set_timeout(c->nfs, 0);
-	nfs_set_autoreconnect(c->nfs, -1);
-	c->rpc = nfs_get_rpc_context(c->nfs);
-	(void)root;
+	/* a dead connection is rebuilt here rather than inside libnfs */
+	nfs_set_timeout(nfs, 0);
+	nfs_set_autoreconnect(nfs, 0);
+	if (c->nfs)
+		nfs_destroy_context(c->nfs);
+	c->nfs = nfs;
+	c->rpc = nfs_get_rpc_context(nfs);
+	c->broken = 0;
+	c->have_auth = 0;
+	c->have_clientid = 0;
+	return 0;
+}
+
+static void conn_open(struct conn *c, int idx)
+{
+	char why[512];
+
+	conn_identity(c, idx);
+	if (conn_connect(c, why, sizeof(why)) != 0)
+		die_mount("%s", why);
 }
 
 /* Export root handle and transfer sizes, looked up as uid 0 (squashed). */
