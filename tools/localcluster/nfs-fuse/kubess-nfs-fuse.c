@@ -23,6 +23,7 @@
 #include <fuse_lowlevel.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -32,6 +33,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/statvfs.h>
@@ -2259,11 +2261,56 @@ static int conn_connect(struct conn *c, char *why, size_t whylen)
 	return 0;
 }
 
+/* Names why the server cannot be reached, in plain words, or returns 0. */
+static int probe_server(char *why, size_t whylen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai = NULL;
+	char port[16];
+	int gai, err = ETIMEDOUT;
+
+	snprintf(port, sizeof(port), "%d", cfg.port);
+	gai = getaddrinfo(cfg.server, port, &hints, &ai);
+	if (gai != 0) {
+		snprintf(why, whylen, "server %s: %s", cfg.server,
+			 gai_strerror(gai));
+		return -1;
+	}
+	for (struct addrinfo *a = ai; a; a = a->ai_next) {
+		int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		socklen_t len = sizeof(err);
+
+		if (fd < 0)
+			continue;
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+			err = 0;
+		} else if (errno != EINPROGRESS) {
+			err = errno;
+		} else if (poll(&pfd, 1, 10000) <= 0) {
+			err = ETIMEDOUT;
+		} else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+			err = errno;
+		}
+		close(fd);
+		if (err == 0)
+			break;
+	}
+	freeaddrinfo(ai);
+	if (err == 0)
+		return 0;
+	snprintf(why, whylen, "server %s port %d unreachable: %s", cfg.server,
+		 cfg.port, strerror(err));
+	return -1;
+}
+
 static void conn_open(struct conn *c, int idx)
 {
 	char why[512];
 
 	conn_identity(c, idx);
+	if (idx == 0 && probe_server(why, sizeof(why)) != 0)
+		die_mount("%s", why);
 	if (conn_connect(c, why, sizeof(why)) != 0)
 		die_mount("%s", why);
 }
