@@ -34,12 +34,10 @@ finish() { # finish TMPDIR DEST
   mv "$1" "$2"
 }
 
-build_kubernetes() {
-  local want=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
-  local missing=0 b
-  for b in "${want[@]}"; do [ -x "$k8s_bin/$b" ] || missing=1; done
-  [ $missing = 0 ] && return 0
-  log "kubernetes $KUBERNETES_VERSION: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl"
+# build_kubernetes_cmds DEST NAME...: builds k8s.io/kubernetes/cmd/NAME for each NAME into DEST, from
+# one wrapper module shared by the control plane and the node (so they share its go.sum and build cache).
+build_kubernetes_cmds() {
+  local dest=$1; shift
   local src=$cache/src/kubernetes-$KUBERNETES_VERSION
   mkdir -p "$src"
   # k8s.io/kubernetes replaces its staging modules with directories inside its own tree, which a
@@ -50,27 +48,41 @@ build_kubernetes() {
   local staging_version="v0.${KUBERNETES_VERSION#v1.}"
   (
     cd "$src"
-    printf 'module kubess.local/kubernetes-build\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes %s\n' "$KUBERNETES_VERSION" >go.mod
+    # Written beside go.mod and renamed over it, so that a build of the other half that is reading
+    # go.mod at the same moment never sees it half written.
+    local next
+    next=$(mktemp "$src/.go.mod.XXXXXX")
+    chmod 644 "$next"
+    printf 'module kubess.local/kubernetes-build\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes %s\n' "$KUBERNETES_VERSION" >"$next"
     go mod edit -json "$gomod" | python3 -c '
 import json, sys
 for r in json.load(sys.stdin).get("Replace") or []:
     if r["New"]["Path"].startswith("./staging/"):
         print(r["Old"]["Path"])' | while read -r mod; do
-      go mod edit -replace "$mod=$mod@$staging_version"
+      go mod edit -replace "$mod=$mod@$staging_version" "$next"
     done
+    mv -f "$next" go.mod
     local ldpkg ld="-s -w"
     local minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
     for ldpkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
       ld+=" -X $ldpkg.gitVersion=$KUBERNETES_VERSION -X $ldpkg.gitMajor=1 -X $ldpkg.gitMinor=$minor"
       ld+=" -X $ldpkg.gitTreeState=clean -X $ldpkg.buildDate=1970-01-01T00:00:00Z"
     done
-    local out
-    out=$(mktemp -d "$cache/bin/.kubernetes.XXXXXX")
-    go build -trimpath -ldflags "$ld" -o "$out/" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
-    finish "$out" "$k8s_bin"
+    local out name pkgs=()
+    for name in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$name"); done
+    out=$(mktemp -d "$cache/bin/.$(basename "$dest").XXXXXX")
+    go build -trimpath -ldflags "$ld" -o "$out/" "${pkgs[@]}"
+    finish "$out" "$dest"
   )
+}
+
+build_kubernetes() {
+  local want=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  local missing=0 b
+  for b in "${want[@]}"; do [ -x "$k8s_bin/$b" ] || missing=1; done
+  [ $missing = 0 ] && return 0
+  log "kubernetes $KUBERNETES_VERSION: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl"
+  build_kubernetes_cmds "$k8s_bin" "${want[@]}"
 }
 
 build_etcd() {
