@@ -65,18 +65,22 @@ debian_rootfs() { # debian_rootfs ROOT
     --dpkgopt='path-exclude=/usr/share/locale/*'
     --dpkgopt='path-exclude=/usr/share/lintian/*'
     --aptopt='APT::Install-Recommends "false"'
+    # The build directory lies in root's cache, which apt's _apt sandbox user cannot enter.
+    --aptopt='APT::Sandbox::User "root"'
     # Users with fixed ids before any package can create them with whatever id is free.
     --essential-hook='bash "$KUBESS_IMAGES_HERE/lib/hook.sh" essential "$KUBESS_IMAGE_NAME" "$1"'
     --customize-hook='bash "$KUBESS_IMAGES_HERE/lib/hook.sh" customize "$KUBESS_IMAGE_NAME" "$1"'
   )
   [ -n "$include" ] && args+=(--include="$include")
   KUBESS_IMAGE_NAME=$IMAGE_NAME mmdebstrap "${args[@]}" "$DEBIAN_SUITE" "$1" "${DEBIAN_MIRRORS[@]}" >&2
+  KUBESS_IMAGE_NAME=$IMAGE_NAME bash "$here/lib/hook.sh" finalize "$IMAGE_NAME" "$1"
 }
 
 scratch_rootfs() { # scratch_rootfs ROOT
   mkdir -m 0755 "$1"
   KUBESS_IMAGE_NAME=$IMAGE_NAME bash "$here/lib/hook.sh" essential "$IMAGE_NAME" "$1"
   KUBESS_IMAGE_NAME=$IMAGE_NAME bash "$here/lib/hook.sh" customize "$IMAGE_NAME" "$1"
+  KUBESS_IMAGE_NAME=$IMAGE_NAME bash "$here/lib/hook.sh" finalize "$IMAGE_NAME" "$1"
 }
 
 missing_apt_packages() {

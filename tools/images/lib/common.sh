@@ -49,6 +49,7 @@ known_image() {
 #   image_identity   print what identifies inputs that are not files here (versions, toolchains)
 #   image_prepare    build what the image copies in (outside the root file system), before it
 #   image_customize  fill the root file system ($1) once its packages are installed
+#   image_finalize   last touches to the root file system ($1), e.g. in /run, which mmdebstrap empties
 recipe() {
   IMAGE_NAME=$1
   IMAGE_DIR=$here/$1
@@ -59,6 +60,7 @@ recipe() {
   image_identity() { :; }
   image_prepare() { :; }
   image_customize() { :; }
+  image_finalize() { :; }
   # shellcheck disable=SC1090,SC1091
   . "$IMAGE_DIR/recipe.sh"
   [ -n "$IMAGE_TAG" ] || die "$IMAGE_DIR/recipe.sh sets no IMAGE_TAG"

@@ -2,7 +2,10 @@
 # One step of an image's root file system, run by build.sh (scratch images) or as an mmdebstrap
 # hook (Debian images; mmdebstrap passes the chroot directory):
 #   hook.sh essential NAME ROOT   the image's users and groups, with fixed ids, before any package
-#   hook.sh customize NAME ROOT   the recipe's image_customize, then the clean-up every image gets
+#   hook.sh customize NAME ROOT   the recipe's image_customize (Debian: packages installed, the chroot's
+#                                 /proc, /sys and /dev mounted)
+#   hook.sh finalize NAME ROOT    the recipe's image_finalize, once mmdebstrap is done (it empties /run
+#                                 on its way out), then the clean-up every image gets
 set -euo pipefail
 
 here=${KUBESS_IMAGES_HERE:?set by build.sh}
@@ -44,7 +47,9 @@ essential() {
   return 0
 }
 
-# Leftovers of the build that would make two builds differ, or that no container needs.
+# Leftovers of the build that would make two builds differ, or that no container needs. Only once
+# mmdebstrap is done: while it runs, its apt configuration lives in the chroot's /tmp, and its own
+# clean-up would run apt against the build host's configuration if that file were gone.
 cleanup() {
   rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
   rm -rf "$root"/var/cache/debconf/*-old "$root"/var/lib/dpkg/*-old
@@ -59,8 +64,9 @@ cleanup() {
 
 case $phase in
   essential) essential ;;
-  customize)
-    image_customize "$root"
+  customize) image_customize "$root" ;;
+  finalize)
+    image_finalize "$root"
     cleanup
     ;;
   *) die "hook: unknown phase '$phase'" ;;
