@@ -22,6 +22,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib/common.sh
 . "$here/lib/common.sh"
+# Set by lib/common.sh.
+images_dir=${images_dir:?}
 
 usage() {
   sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
@@ -55,6 +57,7 @@ debian_rootfs() { # debian_rootfs ROOT
     IFS=,
     printf '%s' "${IMAGE_PACKAGES[*]}"
   )
+  # shellcheck disable=SC2016 # the hooks' $ are for the shell mmdebstrap runs them with
   local args=(
     --mode=root --variant=minbase --format=directory
     # Documentation, manual pages and translations stay out; copyright files stay in.
@@ -102,10 +105,17 @@ build_image() { # build_image NAME
   [ "$(id -u)" = 0 ] || die "building $IMAGE_NAME needs root (mmdebstrap --mode=root, files owned by other uids)"
   local missing
   missing=$(missing_apt_packages)
-  [ -z "$missing" ] || die "missing Debian packages: $(echo $missing) (apt-get install $(echo $missing))"
+  [ -z "$missing" ] || die "missing Debian packages: ${missing//$'\n'/ } (apt-get install ${missing//$'\n'/ })"
+  mkdir -p "$images_dir"
+  # One builder per image at a time (another checkout may share the cache); it may have finished.
+  exec 9>"$images_dir/.$IMAGE_NAME.lock"
+  flock 9
+  if [ -s "$dir/image.tar" ]; then
+    log "$IMAGE_REF: built meanwhile ($dir)"
+    return 0
+  fi
   local started=$SECONDS
   log "$IMAGE_REF: building into $dir"
-  mkdir -p "$images_dir"
   local work
   work=$(mktemp -d "$images_dir/.build-$IMAGE_NAME.XXXXXX")
   # --one-file-system: never into a mount a failed build might have left under the root file system.

@@ -55,7 +55,7 @@ class ImageArchive:
 
     @staticmethod
     def _blob_name(digest: str) -> str:
-        algorithm, _, hexdigest = digest.partition(":")
+        algorithm, hexdigest = digest.split(":", 1)
         return f"blobs/{algorithm}/{hexdigest}"
 
     @property
@@ -128,6 +128,9 @@ class ImageArchive:
 
     def unpack(self, target: str | os.PathLike) -> None:
         """Write the root file system into target (which must exist), with owners, modes and links."""
+        # The layer holds no entry for / itself: a container's root is root's, 0755.
+        os.chown(target, 0, 0)
+        os.chmod(target, 0o755)
         with tarfile.open(self.path) as outer:
             layer = outer.extractfile(self._blob_name(self.layer_descriptor["digest"]))
             with tarfile.open(fileobj=layer, mode="r|gz") as inner:

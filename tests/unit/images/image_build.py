@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 HERE = Path(__file__).resolve().parent
@@ -34,13 +33,3 @@ def print_images(*names: str, env: dict | None = None, build: Path = BUILD) -> d
 def contract(name: str) -> dict:
     with open(IMAGES / name / "contract.yaml", encoding="utf-8") as f:
         return yaml.safe_load(f)
-
-
-@pytest.fixture(scope="session")
-def built() -> dict[str, tuple[str, Path]]:
-    """name -> (ref, archive) of every image, built now where the archive is missing."""
-    printed = print_images()
-    if not all(archive.is_file() for _, archive in printed.values()):
-        result = subprocess.run([str(BUILD)], capture_output=True, text=True)
-        assert result.returncode == 0, f"tools/images/build.sh failed:\n{result.stderr[-6000:]}"
-    return printed

@@ -17,7 +17,7 @@ from image_build import IMAGES
 PACK = IMAGES / "lib" / "ocipack.py"
 EPOCH = 1767225600
 # security.capability holding cap_net_bind_service, permitted and effective (VFS_CAP_REVISION_2).
-CAP_NET_BIND_SERVICE = bytes.fromhex("01000002" "00040000" "00000000" "00000000" "00000000")
+CAP_NET_BIND_SERVICE = bytes.fromhex("01000002 00040000 00000000 00000000 00000000")
 
 
 def make_rootfs(root: Path, reverse: bool) -> None:
@@ -25,14 +25,14 @@ def make_rootfs(root: Path, reverse: bool) -> None:
     steps = [
         lambda: (root / "etc").mkdir(mode=0o755),
         lambda: (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/sbin/nologin\n"),
-        lambda: (root / "tmp").mkdir(),
-        lambda: (root / "bin").mkdir(),
+        (root / "tmp").mkdir,
+        (root / "bin").mkdir,
         lambda: (root / "bin" / "tool").write_bytes(b"\x7fELF tool"),
         lambda: os.link(root / "bin" / "tool", root / "bin" / "tool-again"),
         lambda: os.symlink("tool", root / "bin" / "alias"),
-        lambda: (root / "dev").mkdir(),
+        (root / "dev").mkdir,
         lambda: (root / "dev" / "leftover").write_text("never in an image\n"),
-        lambda: (root / "data").mkdir(),
+        (root / "data").mkdir,
     ]
     order = list(range(len(steps)))
     # Dependencies first either way: directories before what they hold, the link target first.

@@ -15,13 +15,13 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from image_archive import ImageArchive
-from image_build import built  # noqa: F401 (a fixture)
 
 ENTRYPOINT = "/usr/local/bin/docker-entrypoint.sh"
 ENSURE = "/usr/local/bin/docker-ensure-installed.sh"
@@ -54,7 +54,7 @@ def run(root: Path, argv: list[str], *, cwd: str = "/", user: str | None = None,
     command = chroot + ["/usr/bin/env", "-i", *variables, "/usr/bin/env", "-C", cwd, *argv]
     script = " && ".join(mounts) + " && exec " + shlex.join(command)
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "--fork", "sh", "-c", script],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def docroot(root: Path, name: str, owner: tuple[int, int] = (0, 0), mode: int = 0o755) -> tuple[str, Path]:
@@ -181,7 +181,7 @@ def test_config_reads_variables_and_file_variants_at_run_time(root):
     assert load_config(root, config, {"WORDPRESS_DEBUG": "0"})["WP_DEBUG"] is False
 
     # Two installations never share their generated keys.
-    other_inside, _ = docroot(root, "config-other")
+    other_inside = docroot(root, "config-other")[0]
     assert run(root, [ENSURE, "true"], cwd=other_inside, env=first).returncode == 0
     other = load_config(root, f"{other_inside}/wp-config.php", {})
     assert all(other[k] != defaults[k] for k in KEYS)
@@ -229,3 +229,104 @@ def test_other_commands_start_without_installing(root):
     assert result.returncode == 0, result.stderr
     assert result.stdout == "ran: here\n"
     assert list(path.iterdir()) == []
+
+
+# --- Apache, serving -------------------------------------------------------------------------------
+
+# Run inside the container's network namespace: waits (bounded) until the port accepts a connection,
+# then fetches each path and prints {path: [status line, body]} as JSON.
+CLIENT = r"""
+$port = (int) $argv[1];
+$deadline = microtime(true) + 60;
+while (!($s = @fsockopen('127.0.0.1', $port, $errno, $errstr, 1))) {
+    if (microtime(true) > $deadline) { fwrite(STDERR, "nothing listens on $port: $errstr\n"); exit(2); }
+    usleep(50000);
+}
+fclose($s);
+$out = [];
+foreach (array_slice($argv, 2) as $path) {
+    $body = @file_get_contents("http://127.0.0.1:$port$path", false,
+        stream_context_create(['http' => ['ignore_errors' => true, 'timeout' => 20]]));
+    $out[$path] = [$http_response_header[0] ?? 'no answer', $body === false ? '' : $body];
+}
+echo json_encode($out);
+"""
+
+PROBE = "<?php echo json_encode(['uid' => posix_geteuid(), 'sapi' => PHP_SAPI, 'db_host' => getenv('WORDPRESS_DB_HOST')]);\n"
+
+
+def serve(root: Path, *, user: str | None, env: dict, port: int, paths: list[str]) -> subprocess.CompletedProcess:
+    """Start the image's command (entrypoint + apache2-foreground) in a network namespace of its
+    own, request paths from inside it, stop Apache; the result's stdout is the client's JSON."""
+    r = shlex.quote(str(root))
+    chroot_user = f"--userspec={user}" if user else ""
+    # Apache reopens its log, /dev/stderr, by name: like runc, hand the container's stderr to its user.
+    errors = root / "srv" / "apache.err"
+    errors.write_text("")
+    uid, gid = (int(i) for i in (user or "0:0").split(":"))
+    os.chown(errors, uid, gid)
+    variables = " ".join(shlex.quote(f"{k}={v}") for k, v in {"PATH": PATH, **env}.items())
+    client = shlex.quote(CLIENT)
+    script = f"""
+set -e
+ip link set lo up
+mount --rbind /dev {r}/dev
+mount -t proc proc {r}/proc
+chroot {chroot_user} {r} /usr/bin/env -i {variables} /usr/bin/env -C /var/www/html \
+  {ENTRYPOINT} apache2-foreground >/dev/null 2>>{r}/srv/apache.err &
+apache=$!
+set +e
+chroot {r} /usr/bin/env -i PATH={PATH} php -r {client} {port} {" ".join(shlex.quote(p) for p in paths)}
+status=$?
+kill -TERM $apache 2>/dev/null
+wait $apache
+exit $status
+"""
+    return subprocess.run(["unshare", "--mount", "--net", "--propagation", "private", "--fork", "sh", "-c", script],
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.fixture
+def fresh_docroot(root):
+    html = root / "var" / "www" / "html"
+    shutil.rmtree(html)
+    html.mkdir(mode=0o1777)
+    html.chmod(0o1777)
+    os.chown(html, 33, 33)
+    (html / "probe.php").write_text(PROBE)
+    return html
+
+
+@pytest.mark.parametrize(
+    "user, env, port, php_uid",
+    [
+        (None, {}, 80, 33),  # as root: port 80, PHP in Apache's children as www-data
+        ("33:33", {}, 8080, 33),  # as uid 33: 8080 unless told otherwise
+        ("33:33", {"KUBESS_HTTP_PORT": "8081"}, 8081, 33),
+    ],
+    ids=["root", "uid-33", "uid-33-port-8081"],
+)
+def test_apache_serves_wordpress_and_php_sees_the_environment(root, fresh_docroot, user, env, port, php_uid):
+    result = serve(root, user=user, env={"WORDPRESS_DB_HOST": "db.shop.svc:3306", **env}, port=port,
+                   paths=["/license.txt", "/probe.php"])
+    errors = (root / "srv" / "apache.err").read_text()
+    assert result.returncode == 0, result.stderr + errors
+    answers = json.loads(result.stdout)
+    status, body = answers["/license.txt"]
+    assert " 200 " in status and "WordPress - Web publishing software" in body
+    status, body = answers["/probe.php"]
+    assert " 200 " in status, body
+    assert json.loads(body) == {"uid": php_uid, "sapi": "apache2handler", "db_host": "db.shop.svc:3306"}
+    assert (fresh_docroot / "wp-config.php").is_file() and (fresh_docroot / "index.php").is_file()
+
+
+def test_apache_as_non_root_refuses_a_privileged_port_with_the_reason(root, fresh_docroot):
+    r = shlex.quote(str(root))
+    command = shlex.join(["chroot", "--userspec=33:33", str(root), "/usr/bin/env", "-i", f"PATH={PATH}",
+                          "KUBESS_HTTP_PORT=80", "/usr/bin/env", "-C", "/var/www/html", "apache2-foreground"])
+    script = f"mount --rbind /dev {r}/dev && mount -t proc proc {r}/proc && exec {command}"
+    result = subprocess.run(["unshare", "--mount", "--net", "--propagation", "private", "--fork", "sh", "-c", script],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    # A new network namespace starts with the kernel's default, 1024.
+    assert "uid 33 cannot listen on port 80 (the lowest port it may bind is 1024)" in result.stderr

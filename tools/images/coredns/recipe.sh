@@ -1,7 +1,9 @@
 # CoreDNS from the Go module proxy (CGO_ENABLED=0), alone in the image with an /etc/passwd for its
 # user, like the official image: entrypoint /coredns, numeric user 65532, and the file capability
 # cap_net_bind_service on the binary so that a non-root process can still serve port 53.
-# shellcheck shell=bash disable=SC2034
+# Sourced by lib/common.sh's recipe(): its variables are read there, cache, repo, die and log come
+# from there, and the functions are called from build.sh and lib/hook.sh.
+# shellcheck shell=bash disable=SC2034,SC2154,SC2317
 COREDNS_VERSION=v1.15.0 # the newest release; its go.mod asks for Go 1.26.0
 IMAGE_TAG=$COREDNS_VERSION
 IMAGE_BASE=scratch

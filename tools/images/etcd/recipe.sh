@@ -2,7 +2,9 @@
 # (/usr/local/bin), as the only programs: like the official image there is no shell, since the etcd
 # role runs /usr/local/bin/etcd itself. Unlike the official image (which runs as root) it runs as
 # the numeric user 65532.
-# shellcheck shell=bash disable=SC2034
+# Sourced by lib/common.sh's recipe(): its variables are read there, cache, repo, die and log come
+# from there, and the functions are called from build.sh and lib/hook.sh.
+# shellcheck shell=bash disable=SC2034,SC2154,SC2317
 IMAGE_TAG=$ETCD_VERSION
 IMAGE_BASE=scratch
 IMAGE_USERS=("etcd:65532:65532:/var/lib/etcd:/sbin/nologin")
@@ -28,13 +30,13 @@ build_etcd_tools() {
   mkdir -p "$src" "$cache/bin"
   out=$(mktemp -d "$cache/bin/.etcd-tools.XXXXXX")
   (
-    cd "$src"
+    cd "$src" || exit 1
     printf 'module kubess.local/etcd-tools-build\n\ngo 1.26.0\n' >go.mod
     go get "go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION" "go.etcd.io/etcd/etcdutl/v3@$ETCD_VERSION"
     go build -trimpath -ldflags "-s -w" -o "$out/" go.etcd.io/etcd/etcdctl/v3 go.etcd.io/etcd/etcdutl/v3
   )
   chmod 0755 "$out"
-  [ -x "$out/etcdctl" ] && [ -x "$out/etcdutl" ] || die "etcd tools: the build left $(ls "$out")"
+  if [ ! -x "$out/etcdctl" ] || [ ! -x "$out/etcdutl" ]; then die "etcd tools: the build left $(ls "$out")"; fi
   rm -rf "$etcd_tools_dir"
   mv "$out" "$etcd_tools_dir"
 }

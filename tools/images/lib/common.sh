@@ -1,6 +1,10 @@
 # Shared by tools/images/build.sh and lib/hook.sh (sourced, never run): settings that every image
 # depends on, and the loading of one image's recipe. Expects $here to be tools/images.
 # shellcheck shell=bash
+# The settings below are read by the scripts that source this file, and the recipe functions are
+# called by them: SC2034 (unused variable) and SC2317 (unreachable function) do not apply. $here is
+# theirs (SC2154).
+# shellcheck disable=SC2034,SC2154,SC2317
 
 repo=$(cd "$here/../.." && pwd)
 # shellcheck source=../../localcluster/versions.env

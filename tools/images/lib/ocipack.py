@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Pack a root file system directory into a single-layer OCI image archive.
 
 The archive is an OCI image layout in a tar file (oci-layout, index.json, blobs/sha256/...), the form

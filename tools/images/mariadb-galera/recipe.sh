@@ -4,7 +4,10 @@
 # the mysql user and group get the fixed id 999 before any package is installed, /var/lib/mysql is
 # left empty (no database is initialised here) and files under /etc/mysql/conf.d are read last, so a
 # mounted configuration overrides the packaged one. No entrypoint: the roles start mariadbd.
-# shellcheck shell=bash disable=SC2034
+# Sourced by lib/common.sh's recipe(): its variables are read there, cache, repo, die and log come
+# from there, and the functions are called from build.sh and lib/hook.sh.
+# Single-quoted $ are for the programs that get them (dpkg-query, sed, Apache): SC2016.
+# shellcheck shell=bash disable=SC2034,SC2154,SC2317,SC2016
 MARIADB_VERSION=10.11.19
 IMAGE_TAG=$MARIADB_VERSION
 IMAGE_BASE=debian
@@ -30,8 +33,9 @@ image_customize() {
   sed -i -E 's/^(bind-address[[:space:]]*=)/#\1/' "$root/etc/mysql/mariadb.conf.d/50-server.cnf"
   # Read /etc/mysql/conf.d (where the roles mount their configuration) after mariadb.conf.d.
   local cnf=$root/etc/mysql/mariadb.cnf
-  grep -qx '!includedir /etc/mysql/conf.d/' "$cnf" && grep -qx '!includedir /etc/mysql/mariadb.conf.d/' "$cnf" ||
+  if ! grep -qx '!includedir /etc/mysql/conf.d/' "$cnf" || ! grep -qx '!includedir /etc/mysql/mariadb.conf.d/' "$cnf"; then
     die "mariadb-galera: $cnf no longer includes conf.d and mariadb.conf.d"
+  fi
   sed -i -e '\#^!includedir /etc/mysql/conf.d/$#d' "$cnf"
   printf '!includedir /etc/mysql/conf.d/\n' >>"$cnf"
   # Other containers are reached by address or by names that need no reverse lookup.

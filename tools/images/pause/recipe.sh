@@ -1,6 +1,8 @@
 # The Kubernetes pause container: pause.c of the k8s.io/kubernetes module, linked statically with gcc
 # the way its build/pause/Makefile does, alone in an otherwise empty image.
-# shellcheck shell=bash disable=SC2034
+# Sourced by lib/common.sh's recipe(): its variables are read there, cache, repo, die and log come
+# from there, and the functions are called from build.sh and lib/hook.sh.
+# shellcheck shell=bash disable=SC2034,SC2154,SC2317
 IMAGE_TAG=3.10.2 # build/pause/Makefile TAG (and kubeadm's PauseVersion) of Kubernetes v1.36.3
 IMAGE_BASE=scratch
 

@@ -60,7 +60,7 @@ install_wordpress() { # install_wordpress USER GROUP
   if [ -n "$(find . -mindepth 1 -maxdepth 1 ! -name wp-content ! -name '.wordpress-write-check.*')" ]; then
     log "WARNING: $docroot is not empty (copying anyhow)"
   fi
-  local create=(--create --file - --directory "$SOURCE" --owner "$user" --group "$group"
+  local create=(--create --file - --directory "$SOURCE" --owner "$user" --group "$group" --anchored
     --exclude ./index.php --exclude ./wp-includes/version.php)
   local extract=(--extract --file -)
   # A non-root process cannot set the time or mode of directories it does not own.

@@ -3,7 +3,10 @@
 # apache2-foreground: see those files). The source tree /usr/src/wordpress is Debian's WordPress
 # with Debian's links to shared libraries resolved into real files, since it is copied into a
 # volume; the PHP extensions are those of the official image that Debian packages.
-# shellcheck shell=bash disable=SC2034
+# Sourced by lib/common.sh's recipe(): its variables are read there, cache, repo, die and log come
+# from there, and the functions are called from build.sh and lib/hook.sh.
+# Single-quoted $ are for the programs that get them (dpkg-query, sed, Apache): SC2016.
+# shellcheck shell=bash disable=SC2034,SC2154,SC2317,SC2016
 WORDPRESS_VERSION=6.1.9
 IMAGE_TAG=$WORDPRESS_VERSION-apache
 IMAGE_BASE=debian
@@ -27,8 +30,8 @@ image_customize() {
   local src=$root/usr/src/wordpress
   mkdir -p "$root/usr/src"
   # -L: Debian links parts of the tree to other packages (getID3, underscore, cropper, the CA
-  # bundle); a copy in a volume must not depend on them.
-  cp -RL "$root/usr/share/wordpress" "$src"
+  # bundle); a copy in a volume must not depend on them. In the chroot, where the links point.
+  chroot "$root" cp -RL /usr/share/wordpress /usr/src/wordpress
   # Debian's wp-config.php reads /etc/wordpress/config-<host>.php; its .htaccess is all comments.
   rm -f "$src/wp-config.php" "$src/.htaccess"
   install -m 0644 "$files/htaccess" "$src/.htaccess"
