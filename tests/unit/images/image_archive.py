@@ -16,6 +16,9 @@ import tarfile
 from pathlib import Path
 
 
+HEAD_SIZE = 256
+
+
 class ImageArchiveError(Exception):
     pass
 
@@ -48,10 +51,20 @@ class ImageArchive:
                 raise ImageArchiveError(f"{self.path}: {len(layers)} layers, expected 1")
             self.layer_descriptor = layers[0]
             self.entries: dict[str, tarfile.TarInfo] = {}
+            # One pass over the layer keeps every entry, the first bytes of every file (to tell
+            # scripts and their interpreters) and the whole of the small files under /etc.
+            self._heads: dict[str, bytes] = {}
+            self._contents: dict[str, bytes] = {}
             layer = outer.extractfile(self._blob_name(self.layer_descriptor["digest"]))
             with tarfile.open(fileobj=layer, mode="r|gz") as inner:
                 for info in inner:
-                    self.entries[_norm(info.name)] = info
+                    path = _norm(info.name)
+                    self.entries[path] = info
+                    if info.isfile():
+                        data = inner.extractfile(info).read(HEAD_SIZE if not path.startswith("/etc/") else -1)
+                        self._heads[path] = data[:HEAD_SIZE]
+                        if path.startswith("/etc/"):
+                            self._contents[path] = data
 
     @staticmethod
     def _blob_name(digest: str) -> str:
@@ -101,10 +114,19 @@ class ImageArchive:
     def exists(self, path: str) -> bool:
         return self.lookup(path) is not None
 
+    def head(self, path: str) -> bytes:
+        """The first HEAD_SIZE bytes of a file."""
+        info = self.lookup(path)
+        if info is None or not info.isfile():
+            raise ImageArchiveError(f"{path}: no such file in {self.path}")
+        return self._heads[_norm(info.name)]
+
     def read(self, path: str) -> bytes:
         info = self.lookup(path)
         if info is None or not info.isfile():
             raise ImageArchiveError(f"{path}: no such file in {self.path}")
+        if _norm(info.name) in self._contents:
+            return self._contents[_norm(info.name)]
         with tarfile.open(self.path) as outer:
             layer = outer.extractfile(self._blob_name(self.layer_descriptor["digest"]))
             with tarfile.open(fileobj=layer, mode="r|gz") as inner:

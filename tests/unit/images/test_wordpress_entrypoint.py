@@ -272,7 +272,9 @@ set -e
 ip link set lo up
 mount --rbind /dev {r}/dev
 mount -t proc proc {r}/proc
-chroot {chroot_user} {r} /usr/bin/env -i {variables} /usr/bin/env -C /var/www/html \
+# A session of its own: on shutdown Apache signals its whole process group (as PID 1 of a container,
+# that is itself and its children), which here would otherwise include this script and its caller.
+setsid chroot {chroot_user} {r} /usr/bin/env -i {variables} /usr/bin/env -C /var/www/html \
   {ENTRYPOINT} apache2-foreground >/dev/null 2>>{r}/srv/apache.err &
 apache=$!
 set +e

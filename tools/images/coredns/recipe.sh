@@ -30,8 +30,9 @@ image_prepare() {
     rm -rf "$coredns_dir"
     mv "$out" "$coredns_dir"
   fi
-  "$coredns_dir/coredns" -version | grep -q "^CoreDNS-${COREDNS_VERSION#v}$" ||
-    die "$coredns_dir/coredns is not CoreDNS ${COREDNS_VERSION#v}"
+  local out
+  out=$("$coredns_dir/coredns" -version)
+  grep -qx "CoreDNS-${COREDNS_VERSION#v}" <<<"$out" || die "$coredns_dir/coredns is not CoreDNS ${COREDNS_VERSION#v}: $out"
 }
 
 image_customize() {

@@ -44,10 +44,14 @@ build_etcd_tools() {
 image_prepare() {
   [ -x "$etcd_bin" ] || "$repo/tools/localcluster/build.sh" etcd
   build_etcd_tools
-  local v=${ETCD_VERSION#v}
-  "$etcd_bin" --version | grep -qx "etcd Version: $v" || die "$etcd_bin is not etcd $v"
-  "$etcd_tools_dir/etcdctl" version | grep -qx "etcdctl version: $v" || die "etcdctl is not $v"
-  "$etcd_tools_dir/etcdutl" version | grep -qx "etcdutl version: $v" || die "etcdutl is not $v"
+  # Whole outputs first: grep -q would close the pipe early, and pipefail count that against it.
+  local v=${ETCD_VERSION#v} out
+  out=$("$etcd_bin" --version)
+  grep -qx "etcd Version: $v" <<<"$out" || die "$etcd_bin is not etcd $v: $out"
+  out=$("$etcd_tools_dir/etcdctl" version)
+  grep -qx "etcdctl version: $v" <<<"$out" || die "etcdctl is not $v: $out"
+  out=$("$etcd_tools_dir/etcdutl" version)
+  grep -qx "etcdutl version: $v" <<<"$out" || die "etcdutl is not $v: $out"
 }
 
 image_customize() {

@@ -36,6 +36,17 @@ image_customize() {
   rm -f "$src/wp-config.php" "$src/.htaccess"
   install -m 0644 "$files/htaccess" "$src/.htaccess"
   install -m 0644 "$files/wp-config-docker.php" "$src/wp-config-docker.php"
+  # Debian moves upstream's license.txt into its copyright file; the wordpress role's liveness
+  # probe requests /license.txt, so the tree gets one again: Debian's record of WordPress's
+  # copyright and licence, then the GPL version 2 it refers to.
+  if [ ! -e "$src/license.txt" ]; then
+    {
+      printf 'WordPress - Web publishing software\n\n'
+      cat "$root/usr/share/doc/wordpress/copyright"
+      printf '\n'
+      cat "$root/usr/share/common-licenses/GPL-2"
+    } >"$src/license.txt"
+  fi
   local dir
   for dir in "$src/wp-content" "$src/wp-content/plugins" "$src/wp-content/themes"; do
     [ -e "$dir/index.php" ] || printf '<?php\n// Silence is golden.\n' >"$dir/index.php"
