@@ -25,6 +25,8 @@ kubeconfig=$state/kubeconfig
 workdir=$KWOK_WORKDIR/clusters/$name
 
 eval "$("$here/build.sh" --print)"
+# shellcheck source=tools/localcluster/node.env
+. "$here/node.env"
 kubectl=$K8S_BIN/kubectl
 kwokctl=$KWOK_BIN/kwokctl
 
@@ -98,6 +100,8 @@ options:
   metricsServerManifests:
   - $METRICS_SERVER_BIN/manifests
   nodeLeaseDurationSeconds: 40
+  # Pods of the real node (node.sh) reach the apiserver through the "kubernetes" Service and the node's gateway.
+  kubeApiserverCertSANs: [$KUBERNETES_SERVICE_IP, $NODE_GATEWAY_IP]
 componentsPatches:
 - name: kube-apiserver
   extraArgs:
@@ -109,6 +113,17 @@ componentsPatches:
   - {key: requestheader-username-headers, value: X-Remote-User}
   - {key: requestheader-group-headers, value: X-Remote-Group}
   - {key: requestheader-extra-headers-prefix, value: X-Remote-Extra-}
+  # The real node: the "kubernetes" Service points at the gateway its pods can reach, and the apiserver
+  # authenticates to its kubelet (logs, exec, port-forward) with the cluster's admin certificate.
+  - {key: advertise-address, value: $NODE_GATEWAY_IP}
+  - {key: kubelet-client-certificate, value: $workdir/pki/admin.crt}
+  - {key: kubelet-client-key, value: $workdir/pki/admin.key}
+  - {key: kubelet-preferred-address-types, value: "InternalIP,Hostname"}
+- name: kwok-controller
+  extraArgs:
+  # kwok plays only the simulated nodes (annotated in nodes.yaml), never the real one.
+  - {key: manage-all-nodes, value: "false"}
+  - {key: manage-nodes-with-annotation-selector, value: kwok.x-k8s.io/node=fake}
 - name: kube-controller-manager
   extraArgs:
   # One instance of each: no leader election, so an apiserver restart cannot make it lose a lease and exit.
@@ -187,6 +202,8 @@ up() {
 }
 
 down() {
+  # The real node first (its kubelet and pods talk to this control plane).
+  if [ -d "$state/node" ]; then "$here/node.sh" down || true; fi
   # Note every live process first: kwokctl deletes the PID files with the cluster's directory, and it stops only
   # the processes it started itself (not a component that restart-apiserver started again).
   local pids pid left
