@@ -27,10 +27,11 @@ export PATH := $(BIN):$(K8S_BIN):$(PATH)
 export ANSIBLE_CONFIG := $(REPO)/ansible.cfg
 
 .PHONY: help setup venv collection-link apt-deps cluster-build cluster-up cluster-down cluster-status \
+	node-build node-up node-down node-status node-tests \
 	demo demo-down test unit sanity lint integration molecule bench build docs clean
 
 help:
-	@echo "make demo | demo-down | test | cluster-up | cluster-down | cluster-status | bench | build | unit | sanity | lint | integration"
+	@echo "make demo | demo-down | test | cluster-up | cluster-down | cluster-status | node-up | node-down | node-status | bench | build | unit | sanity | lint | integration | node-tests"
 
 setup: venv collection-link apt-deps
 
@@ -47,8 +48,11 @@ collection-link:
 	@mkdir -p $(dir $(COLL_LINK))
 	@ln -sfn $(REPO) $(COLL_LINK)
 
-# Debian packages the tests use: the userspace NFS server and a real NFS client.
-APT_PACKAGES := nfs-ganesha nfs-ganesha-vfs libnfs-utils rsync shellcheck
+# Debian packages the tests use: the userspace NFS server and a real NFS client; for the real node, its
+# network tools (iptables, conntrack), what runc (libseccomp) and the node's FUSE NFS client (libnfs, libfuse3)
+# are built with, and what the image builder needs (mmdebstrap, setcap).
+APT_PACKAGES := nfs-ganesha nfs-ganesha-vfs libnfs-utils rsync shellcheck \
+	iptables conntrack gcc libc6-dev pkg-config libseccomp-dev libnfs-dev libfuse3-dev fuse3 mmdebstrap libcap2-bin
 apt-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -68,6 +72,24 @@ cluster-down:
 cluster-status:
 	tools/localcluster/cluster.sh status
 
+# The real node (tools/localcluster/node.sh): its binaries, its FUSE NFS client and the images it runs.
+node-build: setup
+	tools/localcluster/build.sh
+	tools/localcluster/nfs-fuse/build.sh
+	tools/images/build.sh
+
+node-up: node-build
+	tools/localcluster/node.sh up
+
+node-down:
+	tools/localcluster/node.sh down
+
+node-status:
+	tools/localcluster/node.sh status
+
+node-tests: node-build
+	cd $(COLL_LINK) && $(BIN)/python -m pytest -q tests/node $(PYTEST_ARGS)
+
 unit: venv collection-link
 	cd $(COLL_LINK) && $(BIN)/python -m pytest -q tests/unit
 
@@ -83,11 +105,12 @@ lint: venv collection-link
 integration: setup cluster-build
 	cd $(COLL_LINK) && $(BIN)/python -m pytest -q tests/integration
 
-test: setup cluster-build
+test: node-build
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory sanity
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory integration
+	$(MAKE) --no-print-directory node-tests
 
 demo: setup cluster-up
 	$(BIN)/ansible-playbook -i inventories/local/hosts.yml playbooks/site.yml
