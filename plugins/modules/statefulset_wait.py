@@ -4,10 +4,6 @@
 # Copyright: (c) 2025, kubess.stateful maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 module: statefulset_wait
 short_description: Wait until the pods of a StatefulSet are Ready, ordinal by ordinal
@@ -325,42 +321,50 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
     CoreException,
 )
-from ansible_collections.kubess.stateful.plugins.module_utils._statefulset_waiter import (
-    HAS_K8S,
-    K8S_IMP_ERR,
-    StatefulSetWaiter,
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
     StatefulSetWaitError,
     TransientApiError,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._statefulset_waiter import (
+    StatefulSetWaiter,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
+    HAS_K8S,
+    K8S_IMP_ERR,
     build_api,
 )
+
+# The module's own options; the connection options are kubernetes.core's (AUTH_ARG_SPEC).
+WAIT_ARG_SPEC = dict(
+    name=dict(type="str", required=True),
+    namespace=dict(type="str", required=True),
+    replicas=dict(type="int"),
+    timeout=dict(type="int", default=300),
+    wait_for_set=dict(type="bool", default=False),
+    wait_for_update=dict(type="bool", default=True),
+    fail_fast=dict(type="bool", default=True),
+)
+
+# Options passed to the waiter as they are.
+WAITER_OPTIONS = ("replicas", "timeout", "wait_for_set", "wait_for_update", "fail_fast")
 
 
 def argspec():
     args = copy.deepcopy(AUTH_ARG_SPEC)
-    args.update(
-        dict(
-            name=dict(type="str", required=True),
-            namespace=dict(type="str", required=True),
-            replicas=dict(type="int"),
-            timeout=dict(type="int", default=300),
-            wait_for_set=dict(type="bool", default=False),
-            wait_for_update=dict(type="bool", default=True),
-            fail_fast=dict(type="bool", default=True),
-        )
-    )
+    args.update(copy.deepcopy(WAIT_ARG_SPEC))
     return args
 
 
-def validate(module):
-    params = module.params
+def validate(params):
+    """The first value check that fails, as a message naming the option, or None: what types cannot say."""
     if params["timeout"] <= 0:
-        module.fail_json(msg="timeout must be a positive number of seconds, got {0}".format(params["timeout"]))
+        return "timeout must be a positive number of seconds, got {0}".format(params["timeout"])
     if params["replicas"] is not None and params["replicas"] < 0:
-        module.fail_json(msg="replicas must be 0 or more, got {0}".format(params["replicas"]))
-    if not params["name"].strip():
-        module.fail_json(msg="name must not be empty")
-    if not params["namespace"].strip():
-        module.fail_json(msg="namespace must not be empty")
+        return "replicas must be 0 or more, got {0}".format(params["replicas"])
+    for option in ("name", "namespace"):
+        if not params[option].strip():
+            return "{0} must not be empty".format(option)
+    return None
 
 
 def main():
@@ -368,8 +372,10 @@ def main():
     module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=argspec(), supports_check_mode=True)
     if not HAS_K8S:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=K8S_IMP_ERR)
-    validate(module)
     params = module.params
+    problem = validate(params)
+    if problem:
+        module.fail_json(msg=problem)
     try:
         api = build_api(lambda: get_api_client(module), started + params["timeout"])
     except CoreException as err:
@@ -379,15 +385,7 @@ def main():
             msg="Could not connect to the Kubernetes API: {0}. Check kubeconfig, context and that the API server is up.".format(err)
         )
     waiter = StatefulSetWaiter(
-        api,
-        params["name"],
-        params["namespace"],
-        replicas=params["replicas"],
-        timeout=params["timeout"],
-        wait_for_set=params["wait_for_set"],
-        wait_for_update=params["wait_for_update"],
-        fail_fast=params["fail_fast"],
-        started=started,
+        api, params["name"], params["namespace"], started=started, **{k: params[k] for k in WAITER_OPTIONS}
     )
     try:
         result = waiter.check() if module.check_mode else waiter.wait()

@@ -14,7 +14,9 @@ import threading
 import pytest
 
 from ansible_collections.kubess.stateful.tests.unit.plugins.module_utils.yaml_fixtures import fx
+from ansible_collections.kubess.stateful.plugins.module_utils import _exceptions as exc
 from ansible_collections.kubess.stateful.plugins.module_utils import _statefulset_waiter as w
+from ansible_collections.kubess.stateful.plugins.module_utils import _watch
 
 NS = "demo"
 STS_PATH = f"/apis/apps/v1/namespaces/{NS}/statefulsets"
@@ -118,7 +120,7 @@ class Gone(Exception):
 
 def waiter(client, **kwargs):
     kwargs.setdefault("timeout", 5)
-    return w.StatefulSetWaiter(w.KubeApi(client), "web", NS, **kwargs)
+    return w.StatefulSetWaiter(_watch.KubeApi(client), "web", NS, **kwargs)
 
 
 def test_returns_when_the_last_ordinal_is_ready_with_increasing_times():
@@ -146,7 +148,7 @@ def test_returns_when_the_last_ordinal_is_ready_with_increasing_times():
 
 
 def test_resumes_a_dropped_watch_from_the_last_resource_version():
-    reset = w._Urllib3Error("Connection broken: ConnectionResetError(104)")
+    reset = _watch.Urllib3Error("Connection broken: ConnectionResetError(104)")
     client = FakeClient(
         lists={STS_PATH: [listing([sts(replicas=2)])], PODS_PATH: [listing([], rv="100")]},
         watches={PODS_PATH: [
@@ -195,7 +197,7 @@ def test_a_recreated_pod_is_not_ready_until_it_is_ready_again():
             ("MODIFIED", pod("ready_rev_new", 1, rv="103")),
         ])]},
     )
-    with pytest.raises(w.StatefulSetWaitError) as err:
+    with pytest.raises(exc.StatefulSetWaitError) as err:
         waiter(client, timeout=1).wait()
     assert err.value.result["reason"] == "Timeout"
     assert err.value.result["ordinal"] == 0
@@ -242,7 +244,7 @@ def test_partition_spares_lower_ordinals():
 
 def test_missing_set_fails_at_once():
     client = FakeClient(lists={STS_PATH: [listing([])]})
-    with pytest.raises(w.StatefulSetWaitError) as err:
+    with pytest.raises(exc.StatefulSetWaitError) as err:
         waiter(client, timeout=30).wait()
     assert err.value.result["reason"] == "StatefulSetNotFound"
     assert "demo/web not found" in err.value.msg and "wait_for_set" in err.value.msg
@@ -266,7 +268,7 @@ def test_stuck_ordinal_fails_with_ordinal_reason_and_events():
                PODS_PATH: [listing([pod("ready_rev_new", 0), pod("image_pull_backoff", 1, uid="0b7f6b2e-0000-4000-8000-0000000000e1")])],
                EVENTS_PATH: [listing([fx("events", k) for k in ("pod_scheduled", "pod_pulling", "pod_failed", "pod_backoff")])]},
     )
-    with pytest.raises(w.StatefulSetWaitError) as err:
+    with pytest.raises(exc.StatefulSetWaitError) as err:
         waiter(client, timeout=30).wait()
     res = err.value.result
     assert res["reason"] == "ImagePullBackOff" and res["ordinal"] == 1 and res["pod"] == "web-1"
@@ -281,7 +283,7 @@ def test_fail_fast_off_waits_for_the_timeout():
     client = FakeClient(
         lists={STS_PATH: [listing([sts(replicas=1)])], PODS_PATH: [listing([pod("crash_loop", 0)])]},
     )
-    with pytest.raises(w.StatefulSetWaitError) as err:
+    with pytest.raises(exc.StatefulSetWaitError) as err:
         waiter(client, timeout=1, fail_fast=False).wait()
     assert err.value.result["reason"] == "Timeout"
     assert "CrashLoopBackOff" in err.value.msg
@@ -297,7 +299,7 @@ def test_claims_are_watched_only_when_a_pod_waits_for_them():
         watches={PODS_PATH: [Watch([("MODIFIED", pending)])],
                  EVENTS_PATH: [Watch([("ADDED", binding)])]},
     )
-    with pytest.raises(w.StatefulSetWaitError) as err:
+    with pytest.raises(exc.StatefulSetWaitError) as err:
         waiter(client, timeout=30).wait()
     assert err.value.result["reason"] == "PersistentVolumeClaimPending"
     assert "no persistent volumes available" in err.value.msg
@@ -309,7 +311,7 @@ def test_no_claim_watch_for_pods_without_claims():
     client = FakeClient(
         lists={STS_PATH: [listing([sts(replicas=1)])], PODS_PATH: [listing([pod("created_pending", 0)])]},
     )
-    with pytest.raises(w.StatefulSetWaitError):
+    with pytest.raises(exc.StatefulSetWaitError):
         waiter(client, timeout=1).wait()
     assert not any(p == PVCS_PATH for p, _q in client.requests)
 
@@ -319,7 +321,7 @@ def test_timeout_names_the_missing_ordinal():
         lists={STS_PATH: [listing([sts(replicas=2)])], PODS_PATH: [listing([pod("ready_rev_new", 0)])],
                EVENTS_PATH: [listing([])]},
     )
-    with pytest.raises(w.StatefulSetWaitError) as err:
+    with pytest.raises(exc.StatefulSetWaitError) as err:
         waiter(client, timeout=1).wait()
     assert err.value.result["ordinal"] == 1
     assert "waiting for ordinal 1" in err.value.msg and "pod web-1 does not exist" in err.value.msg
@@ -328,7 +330,7 @@ def test_timeout_names_the_missing_ordinal():
 
 def test_forbidden_is_reported_with_the_permissions_needed():
     client = FakeClient(lists={STS_PATH: [Gone(403, 'statefulsets.apps is forbidden: User "bob" cannot list')]})
-    with pytest.raises(w.StatefulSetWaitError) as err:
+    with pytest.raises(exc.StatefulSetWaitError) as err:
         waiter(client, timeout=30).wait()
     assert err.value.result["reason"] == "ApiError"
     assert "HTTP 403" in err.value.msg and "get, list and watch" in err.value.msg
@@ -355,13 +357,54 @@ def test_check_mode_on_a_missing_set():
 @pytest.mark.parametrize(
     "err, expected",
     [
-        (Gone(410, "gone"), w._Gone),
-        (Gone(503, "unavailable"), w.TransientApiError),
-        (Gone(0, "ssl"), w.TransientApiError),
-        (Gone(404, "not found"), w.ApiFailure),
-        (OSError(111, "refused"), w.TransientApiError),
+        (Gone(410, "gone"), _watch.WatchExpired),
+        (Gone(503, "unavailable"), exc.TransientApiError),
+        (Gone(0, "ssl"), exc.TransientApiError),
+        (Gone(404, "not found"), exc.ApiFailure),
+        (OSError(111, "refused"), exc.TransientApiError),
         (ValueError("bug"), type(None)),
     ],
 )
 def test_classify_api_error(err, expected):
-    assert isinstance(w.classify_api_error(err), expected)
+    assert isinstance(_watch.classify_api_error(err), expected)
+
+
+class Posts:
+    """A stream's callback: collects (type, payload) and wakes whoever waits for a given type."""
+
+    def __init__(self):
+        self.items, self.cond = [], threading.Condition()
+
+    def __call__(self, stream, typ, payload):
+        with self.cond:
+            self.items.append((typ, payload))
+            self.cond.notify_all()
+
+    def wait_for(self, typ, timeout=5):
+        with self.cond:
+            assert self.cond.wait_for(lambda: any(t == typ for t, _p in self.items), timeout), self.items
+        return [t for t, _p in self.items]
+
+
+def test_a_stream_reports_through_its_callback_alone():
+    reset = _watch.Urllib3Error("Connection broken")
+    client = FakeClient(
+        lists={PODS_PATH: [listing([pod("created_pending", 0)], rv="100"), listing([pod("ready_rev_new", 0)], rv="300")]},
+        watches={PODS_PATH: [
+            Watch([("MODIFIED", pod("running_not_ready", 0, rv="110"))], then=reset),
+            Watch([("ERROR", {"kind": "Status", "code": 410, "message": "too old resource version"})], hold=False),
+            Watch([("BOOKMARK", {"metadata": {"resourceVersion": "310"}}), ("DELETED", pod("ready_rev_new", 0, rv="311"))]),
+        ]},
+    )
+    posts = Posts()
+    stream = _watch.WatchStream(_watch.KubeApi(client), "pods", PODS_PATH, [], posts, remaining=lambda: 30)
+    stream.start()
+    try:
+        types = posts.wait_for("DELETED")
+    finally:
+        stream.stop()
+        stream.join(5)
+    # The first list, an event, the reset and the watch again, 410 and the list again, then a bookmark (not posted).
+    assert types == ["SYNC", "MODIFIED", "DISCONNECTED", "CONNECTED", "RESYNC", "DELETED"]
+    assert [q["resourceVersion"] for q in client.watches_of(PODS_PATH)] == ["100", "110", "300"]
+    assert not stream.is_alive()
