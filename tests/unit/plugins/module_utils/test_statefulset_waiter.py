@@ -217,8 +217,24 @@ def test_a_recreated_pod_counts_once_ready():
     assert res["ordinals"][0]["uid"] == "new" and res["ordinals"][0]["ready"]
 
 
-def test_waits_for_the_controller_to_observe_the_new_spec():
-    # Every pod is Ready on what status.updateRevision names, but that status describes the previous generation.
+def test_does_not_return_before_the_controller_observes_the_new_spec():
+    # Every pod is Ready on what status.updateRevision names, but that status describes generation 4, not 5: the
+    # controller has not looked at the new template yet. Nothing more arrives, so the wait must run out.
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2, generation=5, observed=4)])],
+               PODS_PATH: [listing([pod("ready_rev_new", 0), pod("ready_rev_new", 1)], rv="100")]},
+    )
+    with pytest.raises(exc.StatefulSetWaitError) as err:
+        waiter(client, timeout=1).wait()
+    res = err.value.result
+    assert res["reason"] == "Timeout"
+    assert [o["ready"] for o in res["ordinals"]] == [True, True]  # Ready by the stale status, and still not done
+    assert "has not observed generation 5 (status.observedGeneration 4)" in err.value.msg
+    assert "kube-controller-manager" in err.value.msg
+
+
+def test_judges_pods_against_the_revision_of_the_observed_spec():
+    # Once the controller observes generation 5 it names a new update revision: the pods must run that one.
     stale = sts(replicas=1, generation=5, observed=4)
     fresh = sts(replicas=1, generation=5, observed=5, rv="6")
     fresh["status"]["updateRevision"] = "web-99"
@@ -352,6 +368,26 @@ def test_check_mode_reads_once_and_does_not_wait():
 def test_check_mode_on_a_missing_set():
     res = waiter(FakeClient(lists={STS_PATH: [listing([])]})).check()
     assert res["exists"] is False and "does not exist" in res["msg"]
+
+
+def test_check_mode_is_not_ready_while_the_controller_has_not_observed_the_spec():
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2, generation=5, observed=4)])],
+               PODS_PATH: [listing([pod("ready_rev_new", 0), pod("ready_rev_new", 1)])]},
+    )
+    res = waiter(client, timeout=300).check()
+    assert res["exists"] is True and res["would_wait_for"] == []  # every pod Ready by the stale status
+    assert res["ready"] is False
+    assert "controller catching up" in res["msg"]
+
+
+def test_check_mode_is_ready_once_observed():
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2, generation=5, observed=5)])],
+               PODS_PATH: [listing([pod("ready_rev_new", 0), pod("ready_rev_new", 1)])]},
+    )
+    res = waiter(client, timeout=300).check()
+    assert res["ready"] is True and "return at once" in res["msg"]
 
 
 @pytest.mark.parametrize(
