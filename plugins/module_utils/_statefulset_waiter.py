@@ -6,14 +6,22 @@
 
 The watch streams (``_watch``) post what they see to a queue; this waiter alone reads it, keeps the
 set, its pods (and, when a pod waits on claims, the namespace's claims and their events) up to date,
-and decides after each batch: return, fail fast on a stuck ordinal (``_ordinal.stuck_reason``), or
-wait on. The words are ``_wait_report``'s.
+and decides after each batch: return, fail fast on a stuck ordinal (``_ordinal.stuck_reason``), fail
+on a controller that has not acted for ``controller_stall_timeout`` seconds (``_controller_stall``),
+or wait on. The words are ``_wait_report``'s.
 """
 
 import queue
 import time
 
 from ansible_collections.kubess.stateful.plugins.module_utils import _wait_report as report
+from ansible_collections.kubess.stateful.plugins.module_utils._controller_stall import (
+    controller_failing,
+    follow,
+    is_stalled,
+    owed_action,
+    stall_deadline,
+)
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
     ApiFailure,
     StatefulSetWaitError,
@@ -30,6 +38,7 @@ from ansible_collections.kubess.stateful.plugins.module_utils._ordinal import (
     pod_ordinal,
     pod_ready,
     pod_unscheduled,
+    sort_events,
     stuck_reason,
     unready_ordinals,
     wait_target,
@@ -46,6 +55,8 @@ from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
 )
 
 EVENT_LINES = 5
+# How often, at most, the waiter looks at what the controller owes (the look walks every ordinal).
+CONTROLLER_LOOK_INTERVAL = 0.5
 
 
 class StatefulSetWaiter:
@@ -61,7 +72,9 @@ class StatefulSetWaiter:
         wait_for_set=False,
         wait_for_update=True,
         fail_fast=True,
+        controller_stall_timeout=60,
         clock=time.monotonic,
+        wall_clock=time.time,
         started=None,
     ):
         self.api = api
@@ -72,7 +85,9 @@ class StatefulSetWaiter:
         self.wait_for_set = wait_for_set
         self.wait_for_update = wait_for_update
         self.fail_fast = fail_fast
+        self.stall_timeout = controller_stall_timeout or 0
         self.clock = clock
+        self.wall_clock = wall_clock
         self.started = clock() if started is None else started
         self.deadline = self.started + self.timeout
         self.events = queue.Queue()
@@ -93,6 +108,9 @@ class StatefulSetWaiter:
         self._ok = set()  # ordinals in range that count as Ready under the current target
         self._dirty = set()  # pod names changed since the last evaluation
         self._claims_changed = False
+        self._owed = None  # (the step the controller owes, since when): _controller_stall.follow
+        self._looked_at = None  # when the waiter last looked at what the controller owes
+        self._changed_at = self.started  # when the last batch of changes came in
 
     # ------------------------------------------------------------------ helpers
 
@@ -246,6 +264,9 @@ class StatefulSetWaiter:
                 )
             raise StatefulSetWaitError(report.watch_failed_message(self.ref, stream.key, payload), **self.result_fields(reason="WatchFailed"))
         if typ in (DISCONNECTED, CONNECTED):
+            # What the waiter knows may be stale while a stream is down, and the controller may have lost the API
+            # server too: what it owes is counted again from the next look.
+            self._owed = None
             if typ == DISCONNECTED:
                 self.last_disconnect = payload
                 self.down.add(stream.key)
@@ -301,7 +322,37 @@ class StatefulSetWaiter:
             [("fieldSelector", "involvedObject.kind=PersistentVolumeClaim")],
         )
 
-    def _evaluate(self):
+    def _look_at_controller(self, now, force=False):
+        """Update what the controller owes and since when; at most every CONTROLLER_LOOK_INTERVAL unless forced
+        or a stall deadline has come. True when it looked."""
+        deadline = stall_deadline(self._owed, self.stall_timeout)
+        due = (
+            force
+            or self._looked_at is None
+            or now - self._looked_at >= CONTROLLER_LOOK_INTERVAL
+            or (deadline is not None and now >= deadline)
+        )
+        if not due:
+            return False
+        owed = None
+        if self.sts is not None and self.pods_synced and not self.down:
+            owed = owed_action(self.sts, self._by_ordinal(), self.wait_for_update)
+        self._owed = follow(self._owed, owed, now)
+        self._looked_at = now
+        return True
+
+    def _next_look(self, now):
+        """Seconds until the waiter must look at the controller again without an event: its next stall deadline,
+        or the end of the look interval when changes came in since the last look; None when nothing is due."""
+        times = []
+        deadline = stall_deadline(self._owed, self.stall_timeout)
+        if deadline is not None:
+            times.append(deadline)
+        if self._looked_at is not None and self._looked_at < self._changed_at:
+            times.append(self._looked_at + CONTROLLER_LOOK_INTERVAL)
+        return max(0.0, min(times) - now) if times else None
+
+    def _evaluate(self, now):
         if self._done():
             return True
         if self.fail_fast:
@@ -314,6 +365,8 @@ class StatefulSetWaiter:
                 self._watch_claims_for(self.pods.get(name))
         self._dirty = set()
         self._claims_changed = False
+        if self._look_at_controller(now) and is_stalled(self._owed, self.stall_timeout, now):
+            raise self._stall_error(now)
         return False
 
     # ------------------------------------------------------------------ entry points
@@ -327,16 +380,19 @@ class StatefulSetWaiter:
                 remaining = self.deadline - now
                 if remaining <= 0:
                     raise self._timeout_error()
+                wake = self._next_look(now)
                 batch = []
                 try:
-                    batch.append(self.events.get(timeout=remaining))
+                    batch.append(self.events.get(timeout=remaining if wake is None else min(remaining, wake)))
                     while True:
                         batch.append(self.events.get_nowait())
                 except queue.Empty:
                     pass
                 for item in batch:
                     self._apply(item)
-                if batch and self._evaluate():
+                if batch:
+                    self._changed_at = self.clock()
+                if self._evaluate(self.clock()):
                     return self.result_fields()
         finally:
             self._shutdown()
@@ -440,6 +496,30 @@ class StatefulSetWaiter:
         ready_count = t["replicas"] - len(unready_ordinals(by_ord, t["replicas"], t["update_revision"], t["partition"], t["start"]))
         return n, ready_count, by_ord
 
+    def _set_events(self):
+        """The StatefulSet's own events, oldest first, and their last lines (one list request; best effort)."""
+        events, why_not = self._read_events("StatefulSet", self.name, dig(self.sts, "metadata", "uid"))
+        return (events or []), ([why_not] if events is None else last_events(events, EVENT_LINES))
+
+    def _stall(self, now, set_events):
+        """The ``stall`` result field for what the controller owes now, and what to check."""
+        stall = report.stall_fields(self._owed, self.started, now, self.wall_clock(), self.stall_timeout)
+        failing = controller_failing(sort_events(set_events))
+        return stall, report.stall_hint(self.ref, self.namespace, self.name, failing)
+
+    def _stall_error(self, now):
+        set_events, events = self._set_events()
+        stall, hint = self._stall(now, set_events)
+        n, ready_count, by_ord = self._first_unready()
+        ordinal = stall["ordinal"] if stall["ordinal"] is not None else n
+        pod = stall["pod"]
+        if pod is None and ordinal is not None:
+            pod = dig(by_ord.get(ordinal), "metadata", "name") or "{0}-{1}".format(self.name, ordinal)
+        msg = report.stall_message(self.ref, stall, report.waiting_clause(ready_count, self._target["replicas"], n), events, hint)
+        return StatefulSetWaitError(
+            msg, **self.result_fields(reason="ControllerStalled", ordinal=ordinal, pod=pod, stall=stall, events=events, hint=hint)
+        )
+
     def _timeout_error(self):
         base = report.timeout_base(self.timeout, self.ref)
         disconnected = report.disconnected_clause(self.last_disconnect if self.down else None)
@@ -448,22 +528,33 @@ class StatefulSetWaiter:
             return StatefulSetWaitError(msg, **self.result_fields(reason="Timeout"))
         if not self.pods_synced:
             return StatefulSetWaitError(report.timeout_no_pods_message(base, self.selector, disconnected), **self.result_fields(reason="Timeout"))
+        now = self.clock()
+        self._look_at_controller(now, force=True)
         t = self._target
         n, ready_count, by_ord = self._first_unready()
+        pod = by_ord.get(n) if n is not None else None
+        set_events = set_lines = None
+        if self._owed is not None or (n is not None and pod is None):
+            set_events, set_lines = self._set_events()
+        extra = {}
+        stall = hint = None
+        if self._owed is not None:
+            stall, hint = self._stall(now, set_events)
+            extra["stall"] = stall
         if n is None:
             msg = report.timeout_unobserved_message(
                 base, dig(self.sts, "metadata", "generation"), dig(self.sts, "status", "observedGeneration"), disconnected
             )
-            return StatefulSetWaitError(msg, **self.result_fields(reason="Timeout"))
-        pod = by_ord.get(n)
+            return StatefulSetWaitError(msg, **self.result_fields(reason="Timeout", **extra))
         name = dig(pod, "metadata", "name") if pod else "{0}-{1}".format(self.name, n)
         if pod is None:
             state = "the pod does not exist"
-            events = self._event_lines("StatefulSet", self.name)
+            events = set_lines
             detail = report.missing_pod_detail(name, n, t, events)
         else:
             state = describe_pod(pod)
             events = self._event_lines("Pod", name, dig(pod, "metadata", "uid"))
             detail = report.pod_detail(name, pod, state, t, pod_ready(pod), events)
         msg = report.timeout_ordinal_message(base, ready_count, t["replicas"], n, detail, disconnected, self.namespace, name)
-        return StatefulSetWaitError(msg, **self.result_fields(reason="Timeout", ordinal=n, pod=name, pod_state=state, events=events))
+        msg += report.stall_note(stall, hint)
+        return StatefulSetWaitError(msg, **self.result_fields(reason="Timeout", ordinal=n, pod=name, pod_state=state, events=events, **extra))

@@ -9,6 +9,8 @@ these functions put them into words. Every failure message says what failed, whe
 ordinal, the pod), why, and what to try.
 """
 
+import datetime
+
 from ansible_collections.kubess.stateful.plugins.module_utils._ordinal import (
     HINTS,
     dig,
@@ -24,6 +26,11 @@ def clause(text):
 
 def joined_events(lines):
     return clause(" | ".join(lines)) if lines else "none"
+
+
+def utc_iso(epoch):
+    """Epoch seconds as an ISO 8601 UTC time to the second, as Kubernetes writes its timestamps."""
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---------------------------------------------------------------------- result entries
@@ -116,6 +123,63 @@ def stuck_message(ref, namespace, n, pod, reason, message, state, events):
     return msg, hint
 
 
+# ---------------------------------------------------------------------- a silent controller
+
+
+def stall_fields(followed, started, now, wall_now, threshold):
+    """The ``stall`` result field: the step the controller owes, since when (ISO time and seconds into the wait)."""
+    owed, since = followed
+    return {
+        "action": owed["action"],
+        "ordinal": owed["ordinal"],
+        "pod": owed["pod"],
+        "detail": owed["detail"],
+        "since": utc_iso(wall_now - (now - since)),
+        "since_seconds": round(since - started, 3),
+        "seconds": round(now - since, 3),
+        "threshold": threshold,
+        "generation": owed["generation"],
+        "observed_generation": owed["observed_generation"],
+    }
+
+
+def stall_hint(ref, namespace, set_name, failing_event):
+    """What to check when the controller does not act: whether it runs, or, when its events say it fails, why."""
+    events_cmd = "kubectl -n {0} get events --field-selector involvedObject.kind=StatefulSet,involvedObject.name={1}".format(
+        namespace, set_name
+    )
+    if failing_event is not None:
+        return (
+            "the controller runs but its requests fail ({0}: {1}): fix that cause (quota, admission webhook, "
+            "Pod Security, claim creation), see {2}".format(failing_event.get("reason"), clause(failing_event.get("message")), events_cmd)
+        )
+    return (
+        "is kube-controller-manager running? Check it (kubectl -n kube-system get pods -l component=kube-controller-manager, "
+        "or its service on the control-plane hosts) and read its logs (statefulset controller); see {0}".format(events_cmd)
+    )
+
+
+def stall_clause(stall):
+    return "the StatefulSet controller has not acted for {0:.0f}s (since {1}, {2:.1f}s into the wait): {3}".format(
+        stall["seconds"], stall["since"], stall["since_seconds"], stall["detail"]
+    )
+
+
+def stall_message(ref, stall, waiting, events, hint):
+    """The failure message when the controller has owed the same step for longer than controller_stall_timeout."""
+    return (
+        "StatefulSet {ref}: {what}. {waiting}Last events of the StatefulSet (newest last): {events}. Try: {hint}. "
+        "If the controller is only slow, raise controller_stall_timeout (0 turns this check off)."
+    ).format(ref=ref, what=stall_clause(stall), waiting=waiting, events=joined_events(events), hint=hint)
+
+
+def waiting_clause(ready_count, replicas, n):
+    """``<ready>/<replicas> ordinals Ready, waiting for ordinal <n>. `` (empty when every ordinal is Ready)."""
+    if n is None:
+        return "Every ordinal is Ready ({0}/{1}); the controller's step is still owed. ".format(ready_count, replicas)
+    return "{0}/{1} ordinals Ready, waiting for ordinal {2}. ".format(ready_count, replicas, n)
+
+
 # ---------------------------------------------------------------------- the timeout
 
 
@@ -168,6 +232,13 @@ def timeout_ordinal_message(base, ready_count, replicas, n, detail, disconnected
         "{base}: {ready}/{replicas} ordinals Ready, waiting for ordinal {n}; {detail}.{disc} "
         "Try: kubectl -n {ns} describe pod {pod}; raise timeout if it is only slow."
     ).format(base=base, ready=ready_count, replicas=replicas, n=n, detail=detail, disc=disconnected, ns=namespace, pod=pod)
+
+
+def stall_note(stall, hint=None):
+    """A sentence on the controller's owed step for a timeout message, or '' when it owes none."""
+    if not stall:
+        return ""
+    return " Also, {0}{1}.".format(stall_clause(stall), ": " + hint if hint else "")
 
 
 # ---------------------------------------------------------------------- check mode

@@ -24,6 +24,9 @@ description:
     C(spec.updateStrategy.rollingUpdate.partition), which keep the old revision and only need to be Ready.
   - Fails fast, without waiting for O(timeout), when an ordinal cannot become Ready by itself, see O(fail_fast). The
     error names the StatefulSet, the ordinal, the pod, the reason, the message and the pod's last events.
+  - Fails, without waiting for O(timeout), when the StatefulSet controller does not act on the set for
+    O(controller_stall_timeout) seconds, see there. The error names the step the controller owes (observe the new spec,
+    create the pod of an ordinal, replace a pod with the update revision), the ordinal, since when, and what to check.
   - Claims and their events are read only when a pod waits on claims to be bound; the pod's events only to explain
     a failure or a timeout.
 options:
@@ -73,6 +76,24 @@ options:
         until a peer comes up.
     type: bool
     default: true
+  controller_stall_timeout:
+    description:
+      - Fail when the StatefulSet controller (in kube-controller-manager) has owed the set the same step for this many
+        seconds, instead of waiting for O(timeout).
+      - The steps are the controller's alone, so a wait on them cannot end well while it does not act. They are
+        C(status.observedGeneration) behind C(metadata.generation) (the new spec not observed); no pod for an ordinal
+        of C(spec.replicas) while, with C(OrderedReady), every lower ordinal is Ready (or with C(Parallel), at all);
+        every pod Ready and one at or above the rolling update's partition not on C(status.updateRevision) (not
+        replaced). Nothing is owed while a pod is not Ready yet or is being deleted, since the controller waits for
+        those on purpose, and C(spec.minReadySeconds) is added to the threshold after a pod becomes Ready.
+      - Counted from when the wait first sees the step owed, and counted again after the API server was unreachable.
+        The error, and the RV(stall) result, say which step, which ordinal and pod, since when, and what to check
+        (whether kube-controller-manager runs and its logs, or the controller's own C(FailedCreate) events).
+      - The default leaves a controller manager that restarts, or hands over its leader lease, time to come back; it
+        fails a wait on a controller that is down well before a long O(timeout).
+      - Independent of O(fail_fast). V(0) turns the check off; the timeout message still says what the controller owes.
+    type: int
+    default: 60
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 requirements:
@@ -136,6 +157,13 @@ EXAMPLES = r"""
     namespace: databases
     fail_fast: false
     timeout: 1200
+
+- name: Wait on a cluster whose controller manager may take a few minutes to come back
+  kubess.stateful.statefulset_wait:
+    name: etcd
+    namespace: etcd
+    timeout: 900
+    controller_stall_timeout: 300
 """
 
 RETURN = r"""
@@ -275,7 +303,7 @@ pod:
 reason:
   description:
     - Why the module failed, for example V(ImagePullBackOff), V(CrashLoopBackOff), V(Failed), V(Unschedulable),
-      V(PersistentVolumeClaimPending), V(Timeout), V(StatefulSetNotFound).
+      V(PersistentVolumeClaimPending), V(ControllerStalled), V(Timeout), V(StatefulSetNotFound).
   returned: failure
   type: str
   sample: ImagePullBackOff
@@ -297,9 +325,57 @@ events:
   sample: ['2025-03-01T10:01:40Z Warning BackOff: Back-off pulling image "etcd:v9" (x7)']
 hint:
   description: What to try.
-  returned: failure, when an ordinal is stuck
+  returned: failure, when an ordinal is stuck or the controller stalled
   type: str
   sample: check the image name and tag, and that the node can reach the registry (imagePullSecrets)
+stall:
+  description:
+    - The step the StatefulSet controller owes the set and has not taken, see O(controller_stall_timeout).
+    - With RV(reason) V(ControllerStalled), it was owed for longer than O(controller_stall_timeout); at a V(Timeout),
+      it was still owed at the end.
+  returned: failure, when the controller stalled, or at the timeout when it owed a step
+  type: dict
+  contains:
+    action:
+      description: V(observe) (the new spec), V(create) (the pod of an ordinal) or V(update) (replace a pod).
+      type: str
+      sample: create
+    ordinal:
+      description: The ordinal whose pod the controller has not created or replaced; null for V(observe).
+      type: int
+      sample: 1
+    pod:
+      description: That ordinal's pod; null for V(observe).
+      type: str
+      sample: etcd-1
+    detail:
+      description: The step in words.
+      type: str
+      sample: it has not created pod etcd-1 (ordinal 1), although every ordinal below it is Ready (OrderedReady)
+    since:
+      description: When the wait first saw the step owed, in UTC.
+      type: str
+      sample: "2025-03-01T10:01:40Z"
+    since_seconds:
+      description: The same, in seconds from the start of the module.
+      type: float
+      sample: 4.172
+    seconds:
+      description: For how long the step had been owed when the module failed.
+      type: float
+      sample: 60.004
+    threshold:
+      description: The O(controller_stall_timeout) in effect.
+      type: int
+      sample: 60
+    generation:
+      description: The set's C(metadata.generation).
+      type: int
+      sample: 2
+    observed_generation:
+      description: The set's C(status.observedGeneration).
+      type: int
+      sample: 2
 """
 
 import copy
@@ -343,10 +419,11 @@ WAIT_ARG_SPEC = dict(
     wait_for_set=dict(type="bool", default=False),
     wait_for_update=dict(type="bool", default=True),
     fail_fast=dict(type="bool", default=True),
+    controller_stall_timeout=dict(type="int", default=60),
 )
 
 # Options passed to the waiter as they are.
-WAITER_OPTIONS = ("replicas", "timeout", "wait_for_set", "wait_for_update", "fail_fast")
+WAITER_OPTIONS = ("replicas", "timeout", "wait_for_set", "wait_for_update", "fail_fast", "controller_stall_timeout")
 
 
 def argspec():
@@ -361,6 +438,10 @@ def validate(params):
         return "timeout must be a positive number of seconds, got {0}".format(params["timeout"])
     if params["replicas"] is not None and params["replicas"] < 0:
         return "replicas must be 0 or more, got {0}".format(params["replicas"])
+    if params["controller_stall_timeout"] < 0:
+        return "controller_stall_timeout must be 0 (no check) or a positive number of seconds, got {0}".format(
+            params["controller_stall_timeout"]
+        )
     for option in ("name", "namespace"):
         if not params[option].strip():
             return "{0} must not be empty".format(option)

@@ -444,3 +444,97 @@ def test_a_stream_reports_through_its_callback_alone():
     assert types == ["SYNC", "MODIFIED", "DISCONNECTED", "CONNECTED", "RESYNC", "DELETED"]
     assert [q["resourceVersion"] for q in client.watches_of(PODS_PATH)] == ["100", "110", "300"]
     assert not stream.is_alive()
+
+
+# --------------------------------------------------------------------------- a controller that does not act
+
+SETS_EVENTS = "involvedObject.kind=StatefulSet,involvedObject.name=web"
+
+
+def test_a_silent_controller_fails_the_wait_at_the_stall_threshold_naming_the_ordinal():
+    # Ordinal 0 is Ready and OrderedReady owes pod web-1, which never comes: fail after 1 s, not after 30.
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=3)])], PODS_PATH: [listing([pod("ready_rev_new", 0)])],
+               EVENTS_PATH: [listing([fx("events", "sts_successful_create")])]},
+    )
+    with pytest.raises(exc.StatefulSetWaitError) as err:
+        waiter(client, timeout=30, controller_stall_timeout=1).wait()
+    res, msg = err.value.result, err.value.msg
+    assert res["reason"] == "ControllerStalled"
+    assert res["ordinal"] == 1 and res["pod"] == "web-1"
+    assert 1 <= res["duration"] < 5
+    stall = res["stall"]
+    assert (stall["action"], stall["ordinal"], stall["pod"], stall["threshold"]) == ("create", 1, "web-1", 1)
+    assert stall["since_seconds"] < 1 and stall["seconds"] >= 1
+    assert stall["since"].endswith("Z") and stall["since"][:2] == "20"
+    for part in ("StatefulSet demo/web: the StatefulSet controller has not acted for 1s",
+                 "it has not created pod web-1 (ordinal 1), although every ordinal below it is Ready",
+                 "1/3 ordinals Ready, waiting for ordinal 1", "create Pod web-0 in StatefulSet web successful",
+                 "is kube-controller-manager running?", "controller_stall_timeout"):
+        assert part in msg, (part, msg)
+    assert res["events"][-1].endswith("create Pod web-0 in StatefulSet web successful")
+    assert [q["fieldSelector"] for p, q in client.requests if p == EVENTS_PATH] == [SETS_EVENTS]
+
+
+def test_a_controller_whose_requests_fail_is_told_apart_from_a_silent_one():
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2)])], PODS_PATH: [listing([pod("ready_rev_new", 0)])],
+               EVENTS_PATH: [listing([fx("events", "sts_successful_create"), fx("events", "sts_failed_create")])]},
+    )
+    with pytest.raises(exc.StatefulSetWaitError) as err:
+        waiter(client, timeout=30, controller_stall_timeout=1).wait()
+    assert err.value.result["reason"] == "ControllerStalled"
+    assert "the controller runs but its requests fail (FailedCreate: create Pod web-1" in err.value.result["hint"]
+    assert "exceeded quota" in err.value.msg and "is kube-controller-manager running?" not in err.value.msg
+
+
+def test_a_spec_never_observed_fails_at_the_stall_threshold():
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2, generation=5, observed=4)])],
+               PODS_PATH: [listing([pod("ready_rev_new", 0), pod("ready_rev_new", 1)])]},
+    )
+    with pytest.raises(exc.StatefulSetWaitError) as err:
+        waiter(client, timeout=30, controller_stall_timeout=1).wait()
+    res = err.value.result
+    assert res["reason"] == "ControllerStalled" and res["stall"]["action"] == "observe"
+    assert (res["stall"]["generation"], res["stall"]["observed_generation"]) == (5, 4)
+    assert res["ordinal"] is None and res["duration"] < 5  # every ordinal Ready: the set's spec is what it waits for
+    assert "it has not observed generation 5 of the set (status.observedGeneration is 4)" in err.value.msg
+
+
+def test_stall_check_off_waits_for_the_timeout_and_says_what_the_controller_owes():
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2)])], PODS_PATH: [listing([pod("ready_rev_new", 0)])]},
+    )
+    with pytest.raises(exc.StatefulSetWaitError) as err:
+        waiter(client, timeout=2, controller_stall_timeout=0).wait()
+    res = err.value.result
+    assert res["reason"] == "Timeout" and res["duration"] >= 2
+    assert res["stall"]["action"] == "create" and res["stall"]["ordinal"] == 1
+    assert "Also, the StatefulSet controller has not acted for" in err.value.msg
+    assert "is kube-controller-manager running?" in err.value.msg
+
+
+def test_more_ordinals_than_the_set_has_are_no_stall():
+    # replicas: 3 asked of a set of 2: the controller owes nothing, the user asked for a pod that will not come.
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2)])],
+               PODS_PATH: [listing([pod("ready_rev_new", 0), pod("ready_rev_new", 1)])]},
+    )
+    with pytest.raises(exc.StatefulSetWaitError) as err:
+        waiter(client, timeout=2, replicas=3, controller_stall_timeout=1).wait()
+    assert err.value.result["reason"] == "Timeout" and "stall" not in err.value.result
+    assert err.value.result["ordinal"] == 2
+
+
+def test_no_stall_is_declared_while_the_api_server_is_unreachable():
+    # The pod watch drops at once and cannot connect again: nothing the waiter knows is fresh, so no stall is declared.
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2)])], PODS_PATH: [listing([pod("ready_rev_new", 0)])]},
+        watches={PODS_PATH: [OSError(111, "Connection refused")] * 50},
+    )
+    with pytest.raises(exc.StatefulSetWaitError) as err:
+        waiter(client, timeout=3, controller_stall_timeout=1).wait()
+    res = err.value.result
+    assert res["reason"] == "Timeout" and res["reconnects"] >= 2
+    assert "The API server was unreachable at the end" in err.value.msg

@@ -85,6 +85,7 @@ def test_defaults_reach_the_waiter(run):
         "wait_for_set": False,
         "wait_for_update": True,
         "fail_fast": True,
+        "controller_stall_timeout": 60,
     }
     assert isinstance(built["started"], float)
     assert Recorder.ran == ["wait"] and result["entry"] == "wait"
@@ -92,11 +93,13 @@ def test_defaults_reach_the_waiter(run):
 
 def test_values_are_converted_to_their_types(run):
     outcome, result = run({"name": "web", "namespace": "demo", "timeout": "120", "replicas": "3",
-                           "wait_for_set": "yes", "wait_for_update": "no", "fail_fast": "false"})
+                           "wait_for_set": "yes", "wait_for_update": "no", "fail_fast": "false",
+                           "controller_stall_timeout": "0"})
     assert outcome == "exit", result
     built = Recorder.built
     assert (built["timeout"], built["replicas"]) == (120, 3)
     assert (built["wait_for_set"], built["wait_for_update"], built["fail_fast"]) == (True, False, False)
+    assert built["controller_stall_timeout"] == 0
 
 
 def test_check_mode_looks_once_instead_of_waiting(run):
@@ -117,6 +120,9 @@ def test_check_mode_looks_once_instead_of_waiting(run):
         ({"name": "web", "namespace": "demo", "timeout": 0}, "timeout", "must be a positive number of seconds, got 0"),
         ({"name": "web", "namespace": "demo", "timeout": -5}, "timeout", "must be a positive number of seconds, got -5"),
         ({"name": "web", "namespace": "demo", "replicas": -1}, "replicas", "must be 0 or more, got -1"),
+        ({"name": "web", "namespace": "demo", "controller_stall_timeout": "1m"}, "controller_stall_timeout", "int"),
+        ({"name": "web", "namespace": "demo", "controller_stall_timeout": -1}, "controller_stall_timeout",
+         "must be 0 (no check) or a positive number of seconds, got -1"),
         ({"name": "  ", "namespace": "demo"}, "name", "must not be empty"),
         ({"name": "web", "namespace": ""}, "namespace", "must not be empty"),
     ],
