@@ -550,7 +550,8 @@ class StatefulSetWaiter:
         if pod is None:
             state = "the pod does not exist"
             events = set_lines
-            detail = report.missing_pod_detail(name, n, t, events)
+            set_replicas = dig(self.sts, "spec", "replicas", default=1)
+            detail = report.missing_pod_detail(name, n, t, events, set_replicas)
         else:
             state = describe_pod(pod)
             events = self._event_lines("Pod", name, dig(pod, "metadata", "uid"))

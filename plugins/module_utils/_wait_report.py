@@ -208,12 +208,16 @@ def timeout_unobserved_message(base, generation, observed, disconnected):
     ).format(base, generation, observed, disconnected)
 
 
-def missing_pod_detail(name, n, target, events):
-    why = (
-        "the controller creates it once ordinal {0} is Ready (OrderedReady)".format(n - 1)
-        if target["policy"] == "OrderedReady" and n > target["start"]
-        else "the controller has not created it"
-    )
+def missing_pod_detail(name, n, target, events, set_replicas):
+    """Why the pod of ordinal ``n``, the lowest not Ready, does not exist; ``set_replicas``: the set's spec.replicas."""
+    if n >= target["start"] + set_replicas:
+        why = "the set's spec.replicas is {0}, so the controller does not create it ({1} ordinals were asked of the wait)".format(
+            set_replicas, target["replicas"]
+        )
+    elif target["policy"] == "OrderedReady" and n > target["start"]:
+        why = "the controller has not created it, although ordinal {0} is Ready (OrderedReady)".format(n - 1)
+    else:
+        why = "the controller has not created it"
     return "pod {0} does not exist: {1}. Last events of the StatefulSet (newest last): {2}".format(name, why, joined_events(events))
 
 

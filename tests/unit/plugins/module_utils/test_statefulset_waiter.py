@@ -341,7 +341,18 @@ def test_timeout_names_the_missing_ordinal():
         waiter(client, timeout=1).wait()
     assert err.value.result["ordinal"] == 1
     assert "waiting for ordinal 1" in err.value.msg and "pod web-1 does not exist" in err.value.msg
-    assert "once ordinal 0 is Ready" in err.value.msg
+    assert "the controller has not created it, although ordinal 0 is Ready (OrderedReady)" in err.value.msg
+
+
+def test_timeout_on_an_ordinal_beyond_the_sets_replicas_says_so():
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2)])],
+               PODS_PATH: [listing([pod("ready_rev_new", 0), pod("ready_rev_new", 1)])], EVENTS_PATH: [listing([])]},
+    )
+    with pytest.raises(exc.StatefulSetWaitError) as err:
+        waiter(client, timeout=1, replicas=3).wait()
+    assert err.value.result["ordinal"] == 2
+    assert "pod web-2 does not exist: the set's spec.replicas is 2, so the controller does not create it" in err.value.msg
 
 
 def test_forbidden_is_reported_with_the_permissions_needed():
