@@ -91,8 +91,8 @@ def test_owed_steps_say_what_is_not_done():
     assert observe["observed_generation"] == 4
     create = cs.owed_action(sts("ordered_min_ready"), pods((0, "ready_rev_new")))
     assert create["detail"] == "it has not created pod web-1 (ordinal 1), although every ordinal below it is Ready (OrderedReady)"
-    update = cs.owed_action(sts("rolling_partitioned"), pods((0, "ready_rev_new", OLD), (1, "ready_rev_new", OLD),
-                                                              (2, "ready_rev_new", OLD)))
+    all_old = pods((0, "ready_rev_new", OLD), (1, "ready_rev_new", OLD), (2, "ready_rev_new", OLD))
+    update = cs.owed_action(sts("rolling_partitioned"), all_old)
     assert f"pod web-2 (ordinal 2, revision {OLD}) with one of the update revision {NEW}" in update["detail"]
 
 
