@@ -549,3 +549,8 @@ def test_no_stall_is_declared_while_the_api_server_is_unreachable():
     res = err.value.result
     assert res["reason"] == "Timeout" and res["reconnects"] >= 2
     assert "The API server was unreachable at the end" in err.value.msg
+
+
+@pytest.mark.parametrize("threshold, interval", [(1, 0.5), (5, 0.5), (60, 3.0), (100, 5.0), (600, 5.0), (0, 5.0)])
+def test_the_controller_is_looked_at_often_enough_for_its_threshold(threshold, interval):
+    assert w.controller_look_interval(threshold) == interval
