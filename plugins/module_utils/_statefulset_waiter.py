@@ -135,12 +135,16 @@ class StatefulSetWaiter:
         if old is not None:
             old.stop()
         self.down.discard(key)
-        events, clock = self.events, self.clock
+        # The stream gets two callbacks over the queue and the clock, not the waiter: it cannot touch the waiter's state.
+        events, clock, deadline = self.events, self.clock, self.deadline
 
         def post(stream, typ, payload):
             events.put((clock(), stream, typ, payload))
 
-        stream = WatchStream(self.api, key, path, query, post, self.remaining)
+        def remaining():
+            return deadline - clock()
+
+        stream = WatchStream(self.api, key, path, query, post, remaining)
         self.streams[key] = stream
         stream.start()
 
