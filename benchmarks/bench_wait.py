@@ -52,6 +52,11 @@ DELAY_ANNOTATION = "pod-ready.stage.kwok.x-k8s.io/delay"
 CONTROL_PLANE_UAS = ("kube-controller-manager", "kube-scheduler", "kube-apiserver", "kwok", "metrics-server", BENCH_UA)
 WAITERS = ("module", "k8s", "kubectl")
 
+# Readiness as the module judges it, from the collection itself (importable through the collection link).
+if str(COLL_ROOT) not in sys.path:
+    sys.path.insert(0, str(COLL_ROOT))
+from ansible_collections.kubess.stateful.plugins.module_utils._ordinal import pod_ready  # noqa: E402
+
 
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -90,13 +95,6 @@ def sts_body(name: str, replicas: int, delay: str | None, policy: str = "Ordered
             },
         },
     }
-
-
-def pod_ready(pod: dict) -> bool:
-    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-    if meta.get("deletionTimestamp") or status.get("phase") != "Running":
-        return False
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
 class ReadyWatch(threading.Thread):

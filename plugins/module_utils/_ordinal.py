@@ -6,12 +6,8 @@
 
 Every function here takes the JSON of API objects (Pods, PersistentVolumeClaims, Events,
 StatefulSets) as plain dicts and returns plain values: no client, no clock, no I/O. The
-waiting loop lives in ``_statefulset_waiter``.
+waiting loop lives in ``_statefulset_waiter``, the words of its messages in ``_wait_report``.
 """
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import re
 

@@ -2,33 +2,32 @@
 # Copyright: (c) 2025, kubess.stateful maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Wait until a StatefulSet's ordinals are Ready, driven by watches.
+"""Wait until a StatefulSet's ordinals are Ready: the waiter's state and its decisions.
 
-One list then one watch per stream (the StatefulSet, its pods; the claims and their events only
-when a pod waits on unbound claims), each watch asked to last until the deadline, so the number of
-API requests does not grow with the length of the wait. A dropped watch resumes from the last
-resourceVersion it saw, with backoff, until the deadline; a watch that answers 410 Gone lists again.
-The readiness rules are the pure functions of ``_ordinal``; this file only keeps the state they
-look at up to date and decides when to return or fail.
+The watch streams (``_watch``) post what they see to a queue; this waiter alone reads it, keeps the
+set, its pods (and, when a pod waits on claims, the namespace's claims and their events) up to date,
+and decides after each batch: return, fail fast on a stuck ordinal (``_ordinal.stuck_reason``), fail
+on a controller that has not acted for ``controller_stall_timeout`` seconds (``_controller_stall``),
+or wait on. The words are ``_wait_report``'s.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
-import json
-import random
-import threading
+import queue
 import time
-import traceback
 
-try:
-    import queue
-except ImportError:  # pragma: no cover - Python 2 is not supported by the collection
-    import Queue as queue  # noqa: N813
-
+from ansible_collections.kubess.stateful.plugins.module_utils import _wait_report as report
+from ansible_collections.kubess.stateful.plugins.module_utils._controller_stall import (
+    controller_failing,
+    follow,
+    is_stalled,
+    owed_action,
+    stall_deadline,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
+    ApiFailure,
+    StatefulSetWaitError,
+    TransientApiError,
+)
 from ansible_collections.kubess.stateful.plugins.module_utils._ordinal import (
-    HINTS,
     describe_pod,
     dig,
     events_for,
@@ -38,300 +37,34 @@ from ansible_collections.kubess.stateful.plugins.module_utils._ordinal import (
     pod_claim_names,
     pod_ordinal,
     pod_ready,
-    pod_revision,
     pod_unscheduled,
-    pods_by_ordinal,
+    sort_events,
     stuck_reason,
     unready_ordinals,
     wait_target,
 )
+from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
+    CONNECTED,
+    DISCONNECTED,
+    FATAL,
+    RESYNC,
+    SYNC,
+    WatchStream,
+    ns_path,
+    strip,
+)
 
-try:
-    from kubernetes.dynamic.exceptions import DynamicApiError
-
-    HAS_K8S = True
-    K8S_IMP_ERR = None
-except ImportError:
-    HAS_K8S = False
-    K8S_IMP_ERR = traceback.format_exc()
-
-    class DynamicApiError(Exception):
-        status = None
-        reason = None
-        body = None
-
-try:
-    from urllib3.exceptions import HTTPError as _Urllib3Error
-except ImportError:
-
-    class _Urllib3Error(Exception):
-        pass
-
-
-try:
-    from http.client import HTTPException as _HttpLibError
-except ImportError:  # pragma: no cover
-
-    class _HttpLibError(Exception):
-        pass
-
-
-# HTTP statuses worth retrying: the API server restarts, is overloaded, or its watch cache lags.
-TRANSIENT_STATUSES = frozenset([0, 408, 429, 500, 502, 503, 504])
-CONNECT_TIMEOUT = 10
-BACKOFF_FIRST = 0.2
-BACKOFF_MAX = 2.0
 EVENT_LINES = 5
 
 
-class StatefulSetWaitError(Exception):
-    """What the module reports with fail_json: a message, plus result fields (ordinal, pod, reason, ...)."""
-
-    def __init__(self, msg, **result):
-        super(StatefulSetWaitError, self).__init__(msg)
-        self.msg = msg
-        self.result = result
+def controller_look_interval(stall_timeout):
+    """How often, at most, the waiter looks at what the controller owes (a look walks every ordinal): a twentieth of
+    the stall threshold, so that a stall is declared at most 5 % late, between 0.5 s and 5 s (5 s with the check off,
+    when only the timeout message uses it)."""
+    return min(5.0, max(0.5, stall_timeout / 20.0)) if stall_timeout else 5.0
 
 
-class ApiFailure(Exception):
-    """The API refused a request for good (403, 404, 400, ...)."""
-
-    def __init__(self, status, message):
-        super(ApiFailure, self).__init__("HTTP {0}: {1}".format(status, message))
-        self.status = status
-        self.message = message
-
-
-class TransientApiError(Exception):
-    """The API could not be reached or answered with a retryable error."""
-
-
-class _Gone(Exception):
-    """The resourceVersion to watch from is too old: list again."""
-
-
-def _api_error_message(err):
-    try:
-        body = json.loads(err.body) if err.body else {}
-        if isinstance(body, dict) and body.get("message"):
-            return body["message"]
-    except (TypeError, ValueError):
-        pass
-    return "{0}".format(err.reason or err.body or "")
-
-
-def classify_api_error(err):
-    """The waiter's exception for an exception raised by a request (kubernetes client or urllib3)."""
-    if isinstance(err, DynamicApiError) or (hasattr(err, "status") and hasattr(err, "reason") and hasattr(err, "body")):
-        status = getattr(err, "status", None)
-        if status == 410:
-            return _Gone(_api_error_message(err))
-        if status is None or status in TRANSIENT_STATUSES:
-            return TransientApiError("HTTP {0}: {1}".format(status, _api_error_message(err)))
-        return ApiFailure(status, _api_error_message(err))
-    if isinstance(err, (_Urllib3Error, _HttpLibError, OSError)):
-        return TransientApiError("{0}: {1}".format(type(err).__name__, err))
-    return None
-
-
-class KubeApi(object):
-    """GET requests (lists, watches) over the dynamic client kubernetes.core builds, counted."""
-
-    def __init__(self, dynamic_client):
-        self._client = dynamic_client
-        self._lock = threading.Lock()
-        self.requests = 0
-
-    def _get(self, path, query, timeout):
-        # The dynamic client hands back the urllib3 response unread: a list reads it whole, a watch streams it.
-        with self._lock:
-            self.requests += 1
-        params = dict(
-            query_params=[(k, v) for k, v in query if v is not None],
-            serialize=False,
-            _request_timeout=timeout,
-        )
-        try:
-            return self._client.request("GET", path, **params)
-        except Exception as err:  # pylint: disable=broad-except
-            mapped = classify_api_error(err)
-            if mapped is None:
-                raise
-            raise mapped
-
-    def list(self, path, query=(), timeout=30):
-        """The list at ``path`` as a dict (items, metadata.resourceVersion)."""
-        resp = self._get(path, list(query), (CONNECT_TIMEOUT, timeout))
-        try:
-            data = resp.data
-        except Exception as err:  # pylint: disable=broad-except
-            mapped = classify_api_error(err)
-            if mapped is None:
-                raise
-            raise mapped
-        return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
-
-    def watch(self, path, query, resource_version, timeout_seconds, read_timeout):
-        """Open a watch from ``resource_version``: the raw streaming response (see ``iter_watch_events``)."""
-        query = list(query) + [
-            ("watch", "true"),
-            ("resourceVersion", resource_version),
-            ("allowWatchBookmarks", "true"),
-            ("timeoutSeconds", int(timeout_seconds)),
-        ]
-        return self._get(path, query, (CONNECT_TIMEOUT, read_timeout))
-
-
-def iter_watch_events(resp):
-    """The decoded events of a watch response, one per line, until the server closes the stream."""
-    buf = b""
-    try:
-        for chunk in resp.stream(amt=None, decode_content=False):
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                if line.strip():
-                    yield json.loads(line.decode("utf-8"))
-    except Exception as err:  # pylint: disable=broad-except
-        mapped = classify_api_error(err)
-        if mapped is None:
-            raise
-        raise mapped
-    if buf.strip():
-        yield json.loads(buf.decode("utf-8"))
-
-
-def _close(resp):
-    if resp is None:
-        return
-    for name in ("shutdown", "close", "release_conn"):
-        func = getattr(resp, name, None)
-        if func is None:
-            continue
-        try:
-            func()
-        except Exception:  # pylint: disable=broad-except
-            pass
-
-
-def _strip(obj):
-    """Drop what the waiter never reads (managedFields can be most of a pod) to keep memory flat."""
-    if isinstance(obj, dict):
-        meta = obj.get("metadata")
-        if isinstance(meta, dict):
-            meta.pop("managedFields", None)
-    return obj
-
-
-class _Stream(threading.Thread):
-    """List then watch one collection until the deadline, posting (t, key, type, payload) to the waiter.
-
-    Types: SYNC (payload: every item, after a list), ADDED / MODIFIED / DELETED (payload: the object),
-    DISCONNECTED (payload: the error; the stream retries with backoff), FATAL (payload: the exception).
-    """
-
-    def __init__(self, waiter, key, path, query):
-        super(_Stream, self).__init__(name="watch-" + key)
-        self.daemon = True
-        self.waiter = waiter
-        self.key = key
-        self.path = path
-        self.query = list(query)
-        self.halt = threading.Event()
-        self._resp = None
-        self.down = False  # the last attempt to reach the API server failed
-
-    def stop(self):
-        self.halt.set()
-        _close(self._resp)
-
-    def _stopped(self):
-        return self.halt.is_set() or self.waiter.stop.is_set()
-
-    def _post(self, typ, payload):
-        if not self.halt.is_set():
-            self.waiter.events.put((self.waiter.clock(), self, typ, payload))
-
-    def run(self):
-        try:
-            self._run()
-        except Exception as err:  # pylint: disable=broad-except
-            self._post("FATAL", err)
-
-    def _run(self):
-        w = self.waiter
-        rv = None
-        backoff = BACKOFF_FIRST
-        listed_once = False
-        while not self._stopped():
-            remaining = w.remaining()
-            if remaining <= 0:
-                return
-            opened = w.clock()
-            seen = 0
-            try:
-                if rv is None:
-                    if listed_once:
-                        w.stats["relists"] += 1
-                    body = w.api.list(self.path, self.query, timeout=max(1.0, remaining))
-                    listed_once = True
-                    self.down = False
-                    rv = dig(body, "metadata", "resourceVersion")
-                    self._post("SYNC", [_strip(item) for item in body.get("items") or []])
-                    seen += 1
-                    remaining = w.remaining()
-                    if remaining <= 0:
-                        return
-                self._resp = w.api.watch(self.path, self.query, rv, remaining + 1, remaining + 30)
-                self.down = False
-                for event in iter_watch_events(self._resp):
-                    if self._stopped():
-                        return
-                    typ = event.get("type")
-                    obj = event.get("object") or {}
-                    if typ == "ERROR":
-                        code = obj.get("code")
-                        if code == 410:
-                            raise _Gone(obj.get("message"))
-                        if code in TRANSIENT_STATUSES:
-                            raise TransientApiError("watch error {0}: {1}".format(code, obj.get("message")))
-                        raise ApiFailure(code, obj.get("message"))
-                    rv = dig(obj, "metadata", "resourceVersion") or rv
-                    seen += 1
-                    if typ != "BOOKMARK":
-                        self._post(typ, _strip(obj))
-                # The server ended the watch (its timeout, or it is shutting down): watch again from rv.
-                if not seen and w.clock() - opened < 1.0 and w.remaining() > 2:
-                    raise TransientApiError("the watch closed at once")
-                backoff = BACKOFF_FIRST
-            except _Gone:
-                rv = None
-            except TransientApiError as err:
-                if self._stopped():
-                    return
-                self.down = True
-                w.stats["reconnects"] += 1
-                self._post("DISCONNECTED", str(err))
-                delay = min(backoff, max(0.0, w.remaining())) * (0.8 + 0.4 * random.random())
-                backoff = min(backoff * 2, BACKOFF_MAX)
-                self.halt.wait(delay)
-            finally:
-                resp, self._resp = self._resp, None
-                _close(resp)
-
-
-def _clause(text):
-    """``text`` without its closing period, to be followed by one."""
-    return (text or "").strip().rstrip(".")
-
-
-def _ns_path(group_version, namespace, plural):
-    if group_version == "v1":
-        return "/api/v1/namespaces/{0}/{1}".format(namespace, plural)
-    return "/apis/{0}/namespaces/{1}/{2}".format(group_version, namespace, plural)
-
-
-class StatefulSetWaiter(object):
+class StatefulSetWaiter:
     """Waits until the StatefulSet ``name`` in ``namespace`` has every ordinal Ready, or fails saying why not."""
 
     def __init__(
@@ -344,7 +77,9 @@ class StatefulSetWaiter(object):
         wait_for_set=False,
         wait_for_update=True,
         fail_fast=True,
+        controller_stall_timeout=60,
         clock=time.monotonic,
+        wall_clock=time.time,
         started=None,
     ):
         self.api = api
@@ -355,10 +90,12 @@ class StatefulSetWaiter(object):
         self.wait_for_set = wait_for_set
         self.wait_for_update = wait_for_update
         self.fail_fast = fail_fast
+        self.stall_timeout = controller_stall_timeout or 0
+        self.look_interval = controller_look_interval(self.stall_timeout)
         self.clock = clock
+        self.wall_clock = wall_clock
         self.started = clock() if started is None else started
         self.deadline = self.started + self.timeout
-        self.stop = threading.Event()
         self.events = queue.Queue()
         self.stats = {"reconnects": 0, "relists": 0}
         self.sts = None
@@ -370,12 +107,16 @@ class StatefulSetWaiter(object):
         self.pvcs = {}  # claim name -> claim
         self.claim_events = {}  # event uid -> event
         self.streams = {}
+        self.down = set()  # keys of the streams whose last attempt to reach the API server failed
         self.selector = None
         self.last_disconnect = None
         self._target = None
         self._ok = set()  # ordinals in range that count as Ready under the current target
         self._dirty = set()  # pod names changed since the last evaluation
         self._claims_changed = False
+        self._owed = None  # (the step the controller owes, since when): _controller_stall.follow
+        self._looked_at = None  # when the waiter last looked at what the controller owes
+        self._changed_at = self.started  # when the last batch of changes came in
 
     # ------------------------------------------------------------------ helpers
 
@@ -393,17 +134,29 @@ class StatefulSetWaiter(object):
         old = self.streams.pop(key, None)
         if old is not None:
             old.stop()
-        stream = _Stream(self, key, path, query)
+        self.down.discard(key)
+        # The stream gets two callbacks over the queue and the clock, not the waiter: it cannot touch the waiter's state.
+        events, clock, deadline = self.events, self.clock, self.deadline
+
+        def post(stream, typ, payload):
+            events.put((clock(), stream, typ, payload))
+
+        def remaining():
+            return deadline - clock()
+
+        stream = WatchStream(self.api, key, path, query, post, remaining)
         self.streams[key] = stream
         stream.start()
 
     def _shutdown(self):
-        self.stop.set()
         for stream in self.streams.values():
             stream.stop()
 
     def _sts_path(self):
-        return _ns_path("apps/v1", self.namespace, "statefulsets")
+        return ns_path("apps/v1", self.namespace, "statefulsets")
+
+    def _by_ordinal(self):
+        return {n: self.pods[name] for name, n in self.ordinal_of.items()}
 
     # ------------------------------------------------------------------ state updates
 
@@ -455,7 +208,7 @@ class StatefulSetWaiter(object):
         self.ready_since.pop(name, None)
 
     def _on_sts(self, typ, payload):
-        if typ == "SYNC":
+        if typ == SYNC:
             found = [s for s in payload if dig(s, "metadata", "name") == self.name]
             self.sts = found[0] if found else None
         elif typ in ("ADDED", "MODIFIED"):
@@ -466,31 +219,20 @@ class StatefulSetWaiter(object):
             self.sts_seen = True
         elif not self.wait_for_set:
             if self.sts_seen:
-                raise StatefulSetWaitError(
-                    "StatefulSet {0} was deleted while waiting for its ordinals. "
-                    "Set wait_for_set: true to wait for it to be created again.".format(self.ref),
-                    **self.result_fields(reason="StatefulSetDeleted")
-                )
-            raise StatefulSetWaitError(self._missing_message(), **self.result_fields(reason="StatefulSetNotFound"))
+                raise StatefulSetWaitError(report.deleted_message(self.ref), **self.result_fields(reason="StatefulSetDeleted"))
+            raise StatefulSetWaitError(report.missing_message(self.ref), **self.result_fields(reason="StatefulSetNotFound"))
         self._set_target()
         if self._target is not None and self._target["selector"] != self.selector:
             if not self._target["selector"]:
-                raise StatefulSetWaitError(
-                    "StatefulSet {0} has an empty spec.selector: its pods cannot be found.".format(self.ref),
-                    **self.result_fields(reason="InvalidSelector")
-                )
+                raise StatefulSetWaitError(report.empty_selector_message(self.ref), **self.result_fields(reason="InvalidSelector"))
             self.selector = self._target["selector"]
             for name in list(self.pods):
                 self._drop_pod(name)
             self.pods_synced = False
-            self._start(
-                "pods",
-                _ns_path("v1", self.namespace, "pods"),
-                [("labelSelector", self.selector)],
-            )
+            self._start("pods", ns_path("v1", self.namespace, "pods"), [("labelSelector", self.selector)])
 
     def _on_pods(self, typ, payload, t):
-        if typ == "SYNC":
+        if typ == SYNC:
             names = set()
             for pod in payload:
                 names.add(dig(pod, "metadata", "name"))
@@ -507,7 +249,7 @@ class StatefulSetWaiter(object):
     def _on_claims(self, key, typ, payload):
         store = self.pvcs if key == "pvcs" else self.claim_events
         ident = (lambda o: dig(o, "metadata", "name")) if key == "pvcs" else (lambda o: dig(o, "metadata", "uid"))
-        if typ == "SYNC":
+        if typ == SYNC:
             store.clear()
             for obj in payload:
                 store[ident(obj)] = obj
@@ -519,18 +261,30 @@ class StatefulSetWaiter(object):
 
     def _apply(self, item):
         t, stream, typ, payload = item
+        if typ == DISCONNECTED:
+            self.stats["reconnects"] += 1
+        elif typ == RESYNC:
+            self.stats["relists"] += 1
         if self.streams.get(stream.key) is not stream:
             return  # from a stream replaced since
-        if typ == "FATAL":
+        if typ == FATAL:
             if isinstance(payload, ApiFailure):
-                raise StatefulSetWaitError(self._api_failure_message(stream.key, payload), **self.result_fields(reason="ApiError"))
-            raise StatefulSetWaitError(
-                "Watching the {0} of StatefulSet {1} failed: {2}: {3}".format(stream.key, self.ref, type(payload).__name__, payload),
-                **self.result_fields(reason="WatchFailed")
-            )
-        if typ == "DISCONNECTED":
-            self.last_disconnect = payload
+                raise StatefulSetWaitError(
+                    report.api_failure_message(self.ref, self.namespace, stream.key, payload), **self.result_fields(reason="ApiError")
+                )
+            raise StatefulSetWaitError(report.watch_failed_message(self.ref, stream.key, payload), **self.result_fields(reason="WatchFailed"))
+        if typ in (DISCONNECTED, CONNECTED):
+            # What the waiter knows may be stale while a stream is down, and the controller may have lost the API
+            # server too: what it owes is counted again from the next look.
+            self._owed = None
+            if typ == DISCONNECTED:
+                self.last_disconnect = payload
+                self.down.add(stream.key)
+            else:
+                self.down.discard(stream.key)
             return
+        if typ == RESYNC:
+            typ = SYNC
         if stream.key == "sts":
             self._on_sts(typ, payload)
         elif stream.key == "pods":
@@ -542,15 +296,7 @@ class StatefulSetWaiter(object):
 
     def _done(self):
         t = self._target
-        return (
-            t is not None
-            and t["observed"]
-            and self.pods_synced
-            and len(self._ok) == t["replicas"]
-        )
-
-    def _claim_context(self):
-        return list(self.pvcs.values()), list(self.claim_events.values())
+        return t is not None and t["observed"] and self.pods_synced and len(self._ok) == t["replicas"]
 
     def _find_stuck(self):
         """(ordinal, pod, reason, message) for the lowest stuck ordinal among the pods to look at, or None."""
@@ -566,26 +312,57 @@ class StatefulSetWaiter(object):
             candidates.append((n, name))
         if not candidates:
             return None
-        pvcs, events = self._claim_context()
+        pvcs, events = list(self.pvcs.values()), list(self.claim_events.values())
         for n, name in sorted(candidates):
             pod = self.pods[name]
-            if pod_claim_names(pod) and pod_unscheduled(pod) and "pvcs" not in self.streams:
-                self._watch_claims()
+            self._watch_claims_for(pod)
             found = stuck_reason(pod, pvcs, events)
             if found:
                 return (n, pod, found[0], found[1])
         return None
 
-    def _watch_claims(self):
+    def _watch_claims_for(self, pod):
         """Watch the namespace's claims and their events: only once a pod waits on claims to be bound."""
-        self._start("pvcs", _ns_path("v1", self.namespace, "persistentvolumeclaims"), [])
+        if not pod or "pvcs" in self.streams or not pod_claim_names(pod) or not pod_unscheduled(pod):
+            return
+        self._start("pvcs", ns_path("v1", self.namespace, "persistentvolumeclaims"), [])
         self._start(
             "pvc-events",
-            _ns_path("v1", self.namespace, "events"),
+            ns_path("v1", self.namespace, "events"),
             [("fieldSelector", "involvedObject.kind=PersistentVolumeClaim")],
         )
 
-    def _evaluate(self):
+    def _look_at_controller(self, now, force=False):
+        """Update what the controller owes and since when; at most every ``look_interval`` seconds unless forced
+        or a stall deadline has come. True when it looked."""
+        deadline = stall_deadline(self._owed, self.stall_timeout)
+        due = (
+            force
+            or self._looked_at is None
+            or now - self._looked_at >= self.look_interval
+            or (deadline is not None and now >= deadline)
+        )
+        if not due:
+            return False
+        owed = None
+        if self.sts is not None and self.pods_synced and not self.down:
+            owed = owed_action(self.sts, self._by_ordinal(), self.wait_for_update)
+        self._owed = follow(self._owed, owed, now)
+        self._looked_at = now
+        return True
+
+    def _next_look(self, now):
+        """Seconds until the waiter must look at the controller again without an event: its next stall deadline,
+        or the end of the look interval when changes came in since the last look; None when nothing is due."""
+        times = []
+        deadline = stall_deadline(self._owed, self.stall_timeout)
+        if deadline is not None:
+            times.append(deadline)
+        if self._looked_at is not None and self._looked_at < self._changed_at:
+            times.append(self._looked_at + self.look_interval)
+        return max(0.0, min(times) - now) if times else None
+
+    def _evaluate(self, now):
         if self._done():
             return True
         if self.fail_fast:
@@ -595,12 +372,11 @@ class StatefulSetWaiter(object):
         else:
             # Claims are still worth watching for the timeout message.
             for name in self._dirty:
-                pod = self.pods.get(name)
-                if pod and pod_claim_names(pod) and pod_unscheduled(pod) and "pvcs" not in self.streams:
-                    self._watch_claims()
-                    break
+                self._watch_claims_for(self.pods.get(name))
         self._dirty = set()
         self._claims_changed = False
+        if self._look_at_controller(now) and is_stalled(self._owed, self.stall_timeout, now):
+            raise self._stall_error(now)
         return False
 
     # ------------------------------------------------------------------ entry points
@@ -610,22 +386,23 @@ class StatefulSetWaiter(object):
         try:
             self._start("sts", self._sts_path(), [("fieldSelector", "metadata.name=" + self.name)])
             while True:
-                remaining = self.remaining()
+                now = self.clock()
+                remaining = self.deadline - now
                 if remaining <= 0:
                     raise self._timeout_error()
+                wake = self._next_look(now)
+                batch = []
                 try:
-                    item = self.events.get(timeout=remaining)
-                except queue.Empty:
-                    continue
-                batch = [item]
-                while True:
-                    try:
+                    batch.append(self.events.get(timeout=remaining if wake is None else min(remaining, wake)))
+                    while True:
                         batch.append(self.events.get_nowait())
-                    except queue.Empty:
-                        break
+                except queue.Empty:
+                    pass
                 for item in batch:
                     self._apply(item)
-                if self._evaluate():
+                if batch:
+                    self._changed_at = self.clock()
+                if self._evaluate(self.clock()):
                     return self.result_fields()
         finally:
             self._shutdown()
@@ -636,85 +413,40 @@ class StatefulSetWaiter(object):
         found = [s for s in sts.get("items") or [] if dig(s, "metadata", "name") == self.name]
         if not found:
             result = self.result_fields()
-            result.update(
-                exists=False,
-                ready=False,
-                would_wait_for=[],
-                msg="StatefulSet {0} does not exist (yet): a real run would {1}.".format(
-                    self.ref,
-                    "wait up to {0}s for it to appear".format(int(self.timeout))
-                    if self.wait_for_set
-                    else "fail unless an earlier task creates it",
-                ),
-            )
+            result.update(exists=False, ready=False, would_wait_for=[],
+                          msg=report.check_missing_message(self.ref, self.timeout, self.wait_for_set))
             return result
         self.sts = found[0]
         self._set_target()
-        pods = self._list_once(_ns_path("v1", self.namespace, "pods"), [("labelSelector", self._target["selector"])])
-        self._on_pods("SYNC", [_strip(p) for p in pods.get("items") or []], self.clock())
+        pods = self._list_once(ns_path("v1", self.namespace, "pods"), [("labelSelector", self._target["selector"])])
+        self._on_pods(SYNC, [strip(p) for p in pods.get("items") or []], self.clock())
         t = self._target
-        by_ord = pods_by_ordinal(self.pods.values(), self.name)
+        by_ord = self._by_ordinal()
         waiting = unready_ordinals(by_ord, t["replicas"], t["update_revision"], t["partition"], t["start"])
         stuck = []
         for n in waiting:
             found_reason = stuck_reason(by_ord.get(n))
             if found_reason:
                 stuck.append({"ordinal": n, "pod": dig(by_ord[n], "metadata", "name"), "reason": found_reason[0], "message": found_reason[1]})
+        ready = not waiting and t["observed"]
         result = self.result_fields()
-        result.update(
-            exists=True,
-            ready=not waiting and t["observed"],
-            would_wait_for=waiting,
-            stuck=stuck,
-            msg="StatefulSet {0}: {1}".format(
-                self.ref,
-                "every ordinal is Ready, a real run would return at once"
-                if not waiting and t["observed"]
-                else "a real run would wait up to {0}s for ordinals {1}".format(int(self.timeout), waiting or "(controller catching up)"),
-            ),
-        )
+        result.update(exists=True, ready=ready, would_wait_for=waiting, stuck=stuck,
+                      msg=report.check_message(self.ref, self.timeout, waiting, ready))
         return result
 
     def _list_once(self, path, query):
         try:
             return self.api.list(path, query, timeout=max(1.0, self.remaining()))
         except ApiFailure as err:
-            raise StatefulSetWaitError(self._api_failure_message(path, err), **self.result_fields(reason="ApiError"))
+            raise StatefulSetWaitError(report.api_failure_message(self.ref, self.namespace, path, err), **self.result_fields(reason="ApiError"))
         except TransientApiError as err:
-            raise StatefulSetWaitError(
-                "Could not reach the Kubernetes API to read StatefulSet {0}: {1}. "
-                "Check that the API server is up and the kubeconfig/context points at it.".format(self.ref, err),
-                **self.result_fields(reason="ApiUnavailable")
-            )
+            raise StatefulSetWaitError(report.unreachable_message(self.ref, err), **self.result_fields(reason="ApiUnavailable"))
 
-    # ------------------------------------------------------------------ results and messages
+    # ------------------------------------------------------------------ results and failures
 
-    def _ordinal_entries(self):
-        t = self._target
-        if t is None:
-            return []
-        by_ord = {}
-        for name, n in self.ordinal_of.items():
-            by_ord[n] = self.pods[name]
-        out = []
-        for n in range(t["start"], t["start"] + t["replicas"]):
-            pod = by_ord.get(n)
-            ready = ordinal_ready(pod, t["update_revision"], t["partition"], ordinal=n, start=t["start"])
-            name = dig(pod, "metadata", "name") if pod else "{0}-{1}".format(self.name, n)
-            since = self.ready_since.get(name) if pod else None
-            out.append(
-                {
-                    "ordinal": n,
-                    "pod": name,
-                    "ready": ready,
-                    "ready_seconds": self.elapsed(since[1]) if ready and since else None,
-                    "uid": dig(pod, "metadata", "uid"),
-                    "revision": pod_revision(pod) if pod else None,
-                    "phase": dig(pod, "status", "phase"),
-                    "node": dig(pod, "spec", "nodeName"),
-                }
-            )
-        return out
+    def _ready_at(self, pod):
+        since = self.ready_since.get(dig(pod, "metadata", "name"))
+        return self.elapsed(since[1]) if since else None
 
     def result_fields(self, **extra):
         t = self._target or {}
@@ -723,7 +455,7 @@ class StatefulSetWaiter(object):
             "name": self.name,
             "namespace": self.namespace,
             "replicas": t.get("replicas", self.replicas),
-            "ordinals": self._ordinal_entries(),
+            "ordinals": report.ordinal_entries(self.name, self._target, self._by_ordinal(), self._ready_at),
             "duration": self.elapsed(),
             "update_revision": t.get("update_revision"),
             "partition": t.get("partition"),
@@ -735,123 +467,105 @@ class StatefulSetWaiter(object):
         result.update(extra)
         return result
 
-    def _missing_message(self):
-        return (
-            "StatefulSet {0} not found. Check the name and namespace, create it first (for example with "
-            "kubernetes.core.k8s), or set wait_for_set: true to wait until it appears.".format(self.ref)
-        )
-
-    def _api_failure_message(self, what, err):
-        hint = ""
-        if err.status in (401, 403):
-            hint = (
-                " The credentials need get, list and watch on statefulsets (apps), pods, "
-                "persistentvolumeclaims and events in namespace {0}.".format(self.namespace)
-            )
-        return "Reading {0} for StatefulSet {1} failed: HTTP {2}: {3}.{4}".format(what, self.ref, err.status, err.message, hint)
-
-    def _events_of(self, kind, name, uid=None):
-        """The last events about one object, as lines (one list request; best effort)."""
-        if any(s.down for s in self.streams.values()):
-            return ["(events of {0} {1} not read: the API server is unreachable)".format(kind, name)]
+    def _read_events(self, kind, name, uid=None):
+        """The events about one object, oldest first, and None; or None and a line saying why they were not read."""
+        if self.down:
+            return None, report.events_not_read(kind, name)
         try:
             body = self.api.list(
-                _ns_path("v1", self.namespace, "events"),
+                ns_path("v1", self.namespace, "events"),
                 [("fieldSelector", "involvedObject.kind={0},involvedObject.name={1}".format(kind, name))],
                 timeout=10,
             )
         except (ApiFailure, TransientApiError) as err:
-            return ["(events of {0} {1} could not be read: {2})".format(kind, name, err)]
-        return last_events(events_for(body.get("items") or [], kind, name, uid), EVENT_LINES)
+            return None, report.events_not_read(kind, name, err)
+        return events_for(body.get("items") or [], kind, name, uid), None
+
+    def _event_lines(self, kind, name, uid=None):
+        """The last events about one object, as lines (one list request; best effort)."""
+        events, why_not = self._read_events(kind, name, uid)
+        return [why_not] if events is None else last_events(events, EVENT_LINES)
 
     def _stuck_error(self, n, pod, reason, message):
         name = dig(pod, "metadata", "name")
-        events = self._events_of("Pod", name, dig(pod, "metadata", "uid"))
+        events = self._event_lines("Pod", name, dig(pod, "metadata", "uid"))
         if reason.startswith("PersistentVolumeClaim"):
             for claim in pod_claim_names(pod):
                 events += last_events(events_for(list(self.claim_events.values()), "PersistentVolumeClaim", claim), EVENT_LINES)
         state = describe_pod(pod)
-        hint = HINTS.get(reason, "kubectl describe the pod")
-        msg = (
-            "StatefulSet {ref}: ordinal {n} (pod {pod}) cannot become Ready: {reason}: {message}. "
-            "Pod state: {state}. Last events (newest last): {events}. "
-            "Try: {hint}; kubectl -n {ns} describe pod {pod}."
-        ).format(
-            ref=self.ref, n=n, pod=name, reason=reason, message=_clause(message), state=_clause(state),
-            events=_clause(" | ".join(events)) if events else "none", hint=hint, ns=self.namespace,
-        )
+        msg, hint = report.stuck_message(self.ref, self.namespace, n, name, reason, message, state, events)
         return StatefulSetWaitError(
-            msg,
-            **self.result_fields(ordinal=n, pod=name, reason=reason, message=message, pod_state=state, events=events, hint=hint)
+            msg, **self.result_fields(ordinal=n, pod=name, reason=reason, message=message, pod_state=state, events=events, hint=hint)
+        )
+
+    def _first_unready(self):
+        """(lowest ordinal not Ready or None, number of ordinals Ready, pods by ordinal) under the current target."""
+        t = self._target
+        by_ord = self._by_ordinal()
+        n = first_unready_ordinal(by_ord, t["replicas"], t["update_revision"], t["partition"], t["start"])
+        ready_count = t["replicas"] - len(unready_ordinals(by_ord, t["replicas"], t["update_revision"], t["partition"], t["start"]))
+        return n, ready_count, by_ord
+
+    def _set_events(self):
+        """The StatefulSet's own events, oldest first, and their last lines (one list request; best effort)."""
+        events, why_not = self._read_events("StatefulSet", self.name, dig(self.sts, "metadata", "uid"))
+        return (events or []), ([why_not] if events is None else last_events(events, EVENT_LINES))
+
+    def _stall(self, now, set_events):
+        """The ``stall`` result field for what the controller owes now, and what to check."""
+        stall = report.stall_fields(self._owed, self.started, now, self.wall_clock(), self.stall_timeout)
+        failing = controller_failing(sort_events(set_events))
+        return stall, report.stall_hint(self.ref, self.namespace, self.name, failing)
+
+    def _stall_error(self, now):
+        set_events, events = self._set_events()
+        stall, hint = self._stall(now, set_events)
+        n, ready_count, by_ord = self._first_unready()
+        ordinal = stall["ordinal"] if stall["ordinal"] is not None else n
+        pod = stall["pod"]
+        if pod is None and ordinal is not None:
+            pod = dig(by_ord.get(ordinal), "metadata", "name") or "{0}-{1}".format(self.name, ordinal)
+        msg = report.stall_message(self.ref, stall, report.waiting_clause(ready_count, self._target["replicas"], n), events, hint)
+        return StatefulSetWaitError(
+            msg, **self.result_fields(reason="ControllerStalled", ordinal=ordinal, pod=pod, stall=stall, events=events, hint=hint)
         )
 
     def _timeout_error(self):
-        base = "Timed out after {0}s waiting for StatefulSet {1}".format(int(self.timeout), self.ref)
-        disconnected = ""
-        if self.last_disconnect and any(s.down for s in self.streams.values()):
-            disconnected = " The API server was unreachable at the end: {0}.".format(self.last_disconnect)
+        base = report.timeout_base(self.timeout, self.ref)
+        disconnected = report.disconnected_clause(self.last_disconnect if self.down else None)
         if self._target is None:
-            if not self.sts_seen and self.wait_for_set:
-                msg = "{0}: it did not appear. Check that the task that creates it ran, and the name and namespace.{1}".format(base, disconnected)
-            else:
-                msg = "{0}: the StatefulSet could not be read.{1}".format(base, disconnected)
+            msg = report.timeout_no_set_message(base, not self.sts_seen and self.wait_for_set, disconnected)
             return StatefulSetWaitError(msg, **self.result_fields(reason="Timeout"))
-        t = self._target
         if not self.pods_synced:
-            msg = "{0}: its pods (selector {1}) could not be listed.{2}".format(base, self.selector, disconnected)
-            return StatefulSetWaitError(msg, **self.result_fields(reason="Timeout"))
-        by_ord = pods_by_ordinal(self.pods.values(), self.name)
-        n = first_unready_ordinal(by_ord, t["replicas"], t["update_revision"], t["partition"], t["start"])
-        ready_count = t["replicas"] - len(unready_ordinals(by_ord, t["replicas"], t["update_revision"], t["partition"], t["start"]))
+            return StatefulSetWaitError(report.timeout_no_pods_message(base, self.selector, disconnected), **self.result_fields(reason="Timeout"))
+        now = self.clock()
+        self._look_at_controller(now, force=True)
+        t = self._target
+        n, ready_count, by_ord = self._first_unready()
+        pod = by_ord.get(n) if n is not None else None
+        set_events = set_lines = None
+        if self._owed is not None or (n is not None and pod is None):
+            set_events, set_lines = self._set_events()
+        extra = {}
+        stall = hint = None
+        if self._owed is not None:
+            stall, hint = self._stall(now, set_events)
+            extra["stall"] = stall
         if n is None:
-            gen = dig(self.sts, "metadata", "generation")
-            observed = dig(self.sts, "status", "observedGeneration")
-            msg = (
-                "{0}: every ordinal is Ready but the StatefulSet controller has not observed generation {1} "
-                "(status.observedGeneration {2}). Check that kube-controller-manager runs.{3}"
-            ).format(base, gen, observed, disconnected)
-            return StatefulSetWaitError(msg, **self.result_fields(reason="Timeout"))
-        pod = by_ord.get(n)
+            msg = report.timeout_unobserved_message(
+                base, dig(self.sts, "metadata", "generation"), dig(self.sts, "status", "observedGeneration"), disconnected
+            )
+            return StatefulSetWaitError(msg, **self.result_fields(reason="Timeout", **extra))
         name = dig(pod, "metadata", "name") if pod else "{0}-{1}".format(self.name, n)
         if pod is None:
             state = "the pod does not exist"
-            why = (
-                "the controller creates it once ordinal {0} is Ready (OrderedReady)".format(n - 1)
-                if t["policy"] == "OrderedReady" and n > t["start"]
-                else "the controller has not created it"
-            )
-            events = self._events_of("StatefulSet", self.name)
-            detail = "pod {0} does not exist: {1}. Last events of the StatefulSet (newest last): {2}".format(
-                name, why, _clause(" | ".join(events)) if events else "none"
-            )
+            events = set_lines
+            set_replicas = dig(self.sts, "spec", "replicas", default=1)
+            detail = report.missing_pod_detail(name, n, t, events, set_replicas)
         else:
             state = describe_pod(pod)
-            events = self._events_of("Pod", name, dig(pod, "metadata", "uid"))
-            detail = "pod {0}: {1}".format(name, _clause(state))
-            if pod_ready(pod) and t["update_revision"] and pod_revision(pod) != t["update_revision"]:
-                detail += (
-                    ". It is Ready but runs revision {0}, not the update revision {1}: the rolling update has not "
-                    "replaced it yet (partition {2})".format(pod_revision(pod), t["update_revision"], t["partition"])
-                )
-            detail += ". Last events (newest last): {0}".format(_clause(" | ".join(events)) if events else "none")
-        msg = (
-            "{base}: {ready}/{replicas} ordinals Ready, waiting for ordinal {n}; {detail}.{disc} "
-            "Try: kubectl -n {ns} describe pod {pod}; raise timeout if it is only slow."
-        ).format(base=base, ready=ready_count, replicas=t["replicas"], n=n, detail=detail, disc=disconnected, ns=self.namespace, pod=name)
-        return StatefulSetWaitError(
-            msg, **self.result_fields(reason="Timeout", ordinal=n, pod=name, pod_state=state, events=events)
-        )
-
-
-def build_api(get_client, deadline, clock=time.monotonic):
-    """``get_client()`` (kubernetes.core's get_api_client) retried while the API server cannot be reached."""
-    delay = BACKOFF_FIRST
-    while True:
-        try:
-            return KubeApi(get_client().client)
-        except Exception as err:  # pylint: disable=broad-except
-            mapped = classify_api_error(err)
-            if not isinstance(mapped, TransientApiError) or clock() + delay >= deadline:
-                raise
-            time.sleep(delay)  # backoff before reconnecting, not a polling interval
-            delay = min(delay * 2, BACKOFF_MAX)
+            events = self._event_lines("Pod", name, dig(pod, "metadata", "uid"))
+            detail = report.pod_detail(name, pod, state, t, pod_ready(pod), events)
+        msg = report.timeout_ordinal_message(base, ready_count, t["replicas"], n, detail, disconnected, self.namespace, name)
+        msg += report.stall_note(stall, hint)
+        return StatefulSetWaitError(msg, **self.result_fields(reason="Timeout", ordinal=n, pod=name, pod_state=state, events=events, **extra))

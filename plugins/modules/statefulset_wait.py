@@ -4,10 +4,6 @@
 # Copyright: (c) 2025, kubess.stateful maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 module: statefulset_wait
 short_description: Wait until the pods of a StatefulSet are Ready, ordinal by ordinal
@@ -28,6 +24,9 @@ description:
     C(spec.updateStrategy.rollingUpdate.partition), which keep the old revision and only need to be Ready.
   - Fails fast, without waiting for O(timeout), when an ordinal cannot become Ready by itself, see O(fail_fast). The
     error names the StatefulSet, the ordinal, the pod, the reason, the message and the pod's last events.
+  - Fails, without waiting for O(timeout), when the StatefulSet controller does not act on the set for
+    O(controller_stall_timeout) seconds, see there. The error names the step the controller owes (observe the new spec,
+    create the pod of an ordinal, replace a pod with the update revision), the ordinal, since when, and what to check.
   - Claims and their events are read only when a pod waits on claims to be bound; the pod's events only to explain
     a failure or a timeout.
 options:
@@ -77,6 +76,24 @@ options:
         until a peer comes up.
     type: bool
     default: true
+  controller_stall_timeout:
+    description:
+      - Fail when the StatefulSet controller (in kube-controller-manager) has owed the set the same step for this many
+        seconds, instead of waiting for O(timeout).
+      - The steps are the controller's alone, so a wait on them cannot end well while it does not act. They are
+        C(status.observedGeneration) behind C(metadata.generation) (the new spec not observed); no pod for an ordinal
+        of C(spec.replicas) while, with C(OrderedReady), every lower ordinal is Ready (or with C(Parallel), at all);
+        every pod Ready and one at or above the rolling update's partition not on C(status.updateRevision) (not
+        replaced). Nothing is owed while a pod is not Ready yet or is being deleted, since the controller waits for
+        those on purpose, and C(spec.minReadySeconds) is added to the threshold after a pod becomes Ready.
+      - Counted from when the wait first sees the step owed, and counted again after the API server was unreachable.
+        The error, and the RV(stall) result, say which step, which ordinal and pod, since when, and what to check
+        (whether kube-controller-manager runs and its logs, or the controller's own C(FailedCreate) events).
+      - The default leaves a controller manager that restarts, or hands over its leader lease, time to come back; it
+        fails a wait on a controller that is down well before a long O(timeout).
+      - Independent of O(fail_fast). V(0) turns the check off; the timeout message still says what the controller owes.
+    type: int
+    default: 60
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 requirements:
@@ -140,6 +157,13 @@ EXAMPLES = r"""
     namespace: databases
     fail_fast: false
     timeout: 1200
+
+- name: Wait on a cluster whose controller manager may take a few minutes to come back
+  kubess.stateful.statefulset_wait:
+    name: etcd
+    namespace: etcd
+    timeout: 900
+    controller_stall_timeout: 300
 """
 
 RETURN = r"""
@@ -279,7 +303,7 @@ pod:
 reason:
   description:
     - Why the module failed, for example V(ImagePullBackOff), V(CrashLoopBackOff), V(Failed), V(Unschedulable),
-      V(PersistentVolumeClaimPending), V(Timeout), V(StatefulSetNotFound).
+      V(PersistentVolumeClaimPending), V(ControllerStalled), V(Timeout), V(StatefulSetNotFound).
   returned: failure
   type: str
   sample: ImagePullBackOff
@@ -301,9 +325,57 @@ events:
   sample: ['2025-03-01T10:01:40Z Warning BackOff: Back-off pulling image "etcd:v9" (x7)']
 hint:
   description: What to try.
-  returned: failure, when an ordinal is stuck
+  returned: failure, when an ordinal is stuck or the controller stalled
   type: str
   sample: check the image name and tag, and that the node can reach the registry (imagePullSecrets)
+stall:
+  description:
+    - The step the StatefulSet controller owes the set and has not taken, see O(controller_stall_timeout).
+    - With RV(reason) V(ControllerStalled), it was owed for longer than O(controller_stall_timeout); at a V(Timeout),
+      it was still owed at the end.
+  returned: failure, when the controller stalled, or at the timeout when it owed a step
+  type: dict
+  contains:
+    action:
+      description: V(observe) (the new spec), V(create) (the pod of an ordinal) or V(update) (replace a pod).
+      type: str
+      sample: create
+    ordinal:
+      description: The ordinal whose pod the controller has not created or replaced; null for V(observe).
+      type: int
+      sample: 1
+    pod:
+      description: That ordinal's pod; null for V(observe).
+      type: str
+      sample: etcd-1
+    detail:
+      description: The step in words.
+      type: str
+      sample: it has not created pod etcd-1 (ordinal 1), although every ordinal below it is Ready (OrderedReady)
+    since:
+      description: When the wait first saw the step owed, in UTC.
+      type: str
+      sample: "2025-03-01T10:01:40Z"
+    since_seconds:
+      description: The same, in seconds from the start of the module.
+      type: float
+      sample: 4.172
+    seconds:
+      description: For how long the step had been owed when the module failed.
+      type: float
+      sample: 60.004
+    threshold:
+      description: The O(controller_stall_timeout) in effect.
+      type: int
+      sample: 60
+    generation:
+      description: The set's C(metadata.generation).
+      type: int
+      sample: 2
+    observed_generation:
+      description: The set's C(status.observedGeneration).
+      type: int
+      sample: 2
 """
 
 import copy
@@ -325,42 +397,55 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
     CoreException,
 )
-from ansible_collections.kubess.stateful.plugins.module_utils._statefulset_waiter import (
-    HAS_K8S,
-    K8S_IMP_ERR,
-    StatefulSetWaiter,
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
     StatefulSetWaitError,
     TransientApiError,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._statefulset_waiter import (
+    StatefulSetWaiter,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
+    HAS_K8S,
+    K8S_IMP_ERR,
     build_api,
 )
+
+# The module's own options; the connection options are kubernetes.core's (AUTH_ARG_SPEC).
+WAIT_ARG_SPEC = dict(
+    name=dict(type="str", required=True),
+    namespace=dict(type="str", required=True),
+    replicas=dict(type="int"),
+    timeout=dict(type="int", default=300),
+    wait_for_set=dict(type="bool", default=False),
+    wait_for_update=dict(type="bool", default=True),
+    fail_fast=dict(type="bool", default=True),
+    controller_stall_timeout=dict(type="int", default=60),
+)
+
+# Options passed to the waiter as they are.
+WAITER_OPTIONS = ("replicas", "timeout", "wait_for_set", "wait_for_update", "fail_fast", "controller_stall_timeout")
 
 
 def argspec():
     args = copy.deepcopy(AUTH_ARG_SPEC)
-    args.update(
-        dict(
-            name=dict(type="str", required=True),
-            namespace=dict(type="str", required=True),
-            replicas=dict(type="int"),
-            timeout=dict(type="int", default=300),
-            wait_for_set=dict(type="bool", default=False),
-            wait_for_update=dict(type="bool", default=True),
-            fail_fast=dict(type="bool", default=True),
-        )
-    )
+    args.update(copy.deepcopy(WAIT_ARG_SPEC))
     return args
 
 
-def validate(module):
-    params = module.params
+def validate(params):
+    """The first value check that fails, as a message naming the option, or None: what types cannot say."""
     if params["timeout"] <= 0:
-        module.fail_json(msg="timeout must be a positive number of seconds, got {0}".format(params["timeout"]))
+        return "timeout must be a positive number of seconds, got {0}".format(params["timeout"])
     if params["replicas"] is not None and params["replicas"] < 0:
-        module.fail_json(msg="replicas must be 0 or more, got {0}".format(params["replicas"]))
-    if not params["name"].strip():
-        module.fail_json(msg="name must not be empty")
-    if not params["namespace"].strip():
-        module.fail_json(msg="namespace must not be empty")
+        return "replicas must be 0 or more, got {0}".format(params["replicas"])
+    if params["controller_stall_timeout"] < 0:
+        return "controller_stall_timeout must be 0 (no check) or a positive number of seconds, got {0}".format(
+            params["controller_stall_timeout"]
+        )
+    for option in ("name", "namespace"):
+        if not params[option].strip():
+            return "{0} must not be empty".format(option)
+    return None
 
 
 def main():
@@ -368,8 +453,10 @@ def main():
     module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=argspec(), supports_check_mode=True)
     if not HAS_K8S:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=K8S_IMP_ERR)
-    validate(module)
     params = module.params
+    problem = validate(params)
+    if problem:
+        module.fail_json(msg=problem)
     try:
         api = build_api(lambda: get_api_client(module), started + params["timeout"])
     except CoreException as err:
@@ -379,15 +466,7 @@ def main():
             msg="Could not connect to the Kubernetes API: {0}. Check kubeconfig, context and that the API server is up.".format(err)
         )
     waiter = StatefulSetWaiter(
-        api,
-        params["name"],
-        params["namespace"],
-        replicas=params["replicas"],
-        timeout=params["timeout"],
-        wait_for_set=params["wait_for_set"],
-        wait_for_update=params["wait_for_update"],
-        fail_fast=params["fail_fast"],
-        started=started,
+        api, params["name"], params["namespace"], started=started, **{k: params[k] for k in WAITER_OPTIONS}
     )
     try:
         result = waiter.check() if module.check_mode else waiter.wait()

@@ -397,7 +397,8 @@ def test_timeout_on_an_ordinal_the_controller_never_creates(cluster, namespace, 
     res = run_module(cluster, tmp_path, name="short", namespace=namespace, timeout=3, replicas=3)
     assert res["_rc"] != 0
     assert res["ordinal"] == 2
-    assert "pod short-2 does not exist" in res["msg"]
+    assert "pod short-2 does not exist: the set's spec.replicas is 2, so the controller does not create it" in res["msg"]
+    assert "stall" not in res  # the controller owes nothing: 3 ordinals were asked of a set of 2
     assert [o["ready"] for o in res["ordinals"]] == [True, True, False]
 
 
@@ -646,3 +647,78 @@ def test_survives_an_apiserver_restart(cluster, namespace, tmp_path):
     # API server for longer than their lease renewal deadline).
     dead = [name for name, pid in _control_plane_pids().items() if pid is None]
     assert not dead, f"after cluster.sh restart-apiserver these components are no longer running: {dead}"
+
+
+# --------------------------------------------------------------------------- a controller that does not act
+
+
+@pytest.fixture
+def stop_component(cluster, namespace):
+    """``stop_component(name)`` stops a control-plane component (cluster.sh stop-component) for one test; every
+    component it stopped is started again (cluster.sh start-component) when the test ends, pass or fail, before the
+    test's namespace is deleted."""
+    stopped = []
+
+    def _stop(name):
+        stopped.append(name)  # noted first: a stop that fails half-way is still undone
+        res = subprocess.run([str(CLUSTER_SH), "stop-component", name], check=False, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+
+    yield _stop
+    failures = []
+    for name in reversed(stopped):
+        res = subprocess.run([str(CLUSTER_SH), "start-component", name], check=False, capture_output=True, text=True, timeout=120)
+        if res.returncode != 0:
+            failures.append(f"{name}: {res.stderr}")
+    assert not failures, f"could not start again: {failures}"
+
+
+def _first_missing_pod(cluster, namespace, name, replicas):
+    return next((n for n in range(replicas) if get_pod(cluster, namespace, f"{name}-{n}") is None), None)
+
+
+STALL = 5  # controller_stall_timeout of these tests, seconds
+
+
+def test_a_stopped_controller_manager_is_reported_naming_the_ordinal(cluster, namespace, tmp_path, stop_component):
+    cluster.apply(sts_manifest("idle", replicas=3, delay="8s"), namespace)
+    # Once the controller has observed the set and made pod 0 (Ready only after 8 s), stop it: the next pod never comes.
+    cluster.wait_for(lambda: get_pod(cluster, namespace, "idle-0")
+                     and cluster.get_json("statefulset", "idle", "-n", namespace).get("status", {}).get("observedGeneration") == 1,
+                     timeout=60, what="idle-0 created by the controller")
+    stop_component("kube-controller-manager")
+    owed = _first_missing_pod(cluster, namespace, "idle", 3)  # 1, unless the machine was slow enough for pod 0 to be Ready
+    assert owed is not None and owed >= 1, "the controller made every pod before it was stopped"
+    res = run_module(cluster, tmp_path, name="idle", namespace=namespace, timeout=120, controller_stall_timeout=STALL)
+
+    assert res["_rc"] != 0 and res["reason"] == "ControllerStalled", res.get("msg")
+    assert res["ordinal"] == owed and res["pod"] == f"idle-{owed}", res["msg"]
+    stall = res["stall"]
+    assert (stall["action"], stall["ordinal"], stall["threshold"]) == ("create", owed, STALL)
+    assert STALL <= stall["seconds"] < STALL + 3, stall
+    # Pod 0's 8 s of readiness, then the threshold, and a margin: well before the 120 s timeout.
+    assert res["duration"] < 8 + STALL + 15, res["duration"]
+    msg = res["msg"]
+    for part in (f"StatefulSet {namespace}/idle: the StatefulSet controller has not acted for",
+                 f"it has not created pod idle-{owed} (ordinal {owed}), although every ordinal below it is Ready",
+                 f"waiting for ordinal {owed}", "is kube-controller-manager running?", "get events"):
+        assert part in msg, (part, msg)
+    assert any("SuccessfulCreate" in line for line in res["events"]), res["events"]
+
+
+def test_a_stopped_controller_manager_leaves_a_scale_up_unobserved(cluster, namespace, tmp_path, stop_component):
+    cluster.apply(sts_manifest("frozen", replicas=2), namespace)
+    wait_pods_ready(cluster, namespace, ["frozen-0", "frozen-1"])
+    cluster.wait_for(lambda: cluster.get_json("statefulset", "frozen", "-n", namespace).get("status", {}).get("readyReplicas") == 2,
+                     timeout=60, what="the controller's status of frozen")
+    stop_component("kube-controller-manager")
+    cluster.apply(sts_manifest("frozen", replicas=3), namespace)  # generation 2, which nobody will observe
+    res = run_module(cluster, tmp_path, name="frozen", namespace=namespace, timeout=120, controller_stall_timeout=STALL)
+
+    assert res["_rc"] != 0 and res["reason"] == "ControllerStalled", res.get("msg")
+    stall = res["stall"]
+    assert (stall["action"], stall["generation"], stall["observed_generation"]) == ("observe", 2, 1), stall
+    assert res["ordinal"] == 2 and res["pod"] == "frozen-2"  # what the wait was waiting for
+    assert STALL <= res["duration"] < STALL + 15, res["duration"]
+    assert "it has not observed generation 2 of the set (status.observedGeneration is 1)" in res["msg"]
+    assert "2/3 ordinals Ready, waiting for ordinal 2" in res["msg"]

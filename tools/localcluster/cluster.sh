@@ -6,6 +6,9 @@
 #   cluster.sh down     stop every process the cluster started, by PID
 #   cluster.sh status   say whether it runs, and what
 #   cluster.sh restart-apiserver   stop kube-apiserver and start it again (tests of reconnects)
+#   cluster.sh stop-component NAME    stop kube-controller-manager, kube-scheduler or kwok-controller, keeping
+#                                     its command line to start it again (tests of a control plane missing one)
+#   cluster.sh start-component NAME   start a component stopped with stop-component again, and wait until healthy
 #   cluster.sh env      print the shell variables that point a client at it
 #
 # Settings (environment):
@@ -277,6 +280,130 @@ restart_apiserver() {
   done
 }
 
+# The components stop-component and start-component act on, and the binary each runs.
+component_exe() {
+  case "${1:-}" in
+    kube-controller-manager | kube-scheduler) echo "$K8S_BIN/$1" ;;
+    kwok-controller) echo "$KWOK_BIN/kwok" ;;
+    *)
+      echo "usage: $0 stop-component|start-component kube-controller-manager|kube-scheduler|kwok-controller" >&2
+      exit 2
+      ;;
+  esac
+}
+
+# The PID of a component if it runs (its PID file names a live process of its binary), else nothing.
+component_pid() {
+  local name=$1 pid
+  pid=$(cat "$workdir/pids/$name.pid" 2>/dev/null || true)
+  [ -n "$pid" ] || return 0
+  [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(component_exe "$name")" ] || return 0
+  [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && return 0
+  echo "$pid"
+}
+
+# Stop one component by PID, keeping its command line (NUL-separated, as /proc has it) and working directory in
+# $workdir/stopped/ so that start-component can start it again as it was.
+stop_component() {
+  local name=${1:-} pid saved=$workdir/stopped
+  component_exe "$name" >/dev/null
+  pid=$(component_pid "$name")
+  if [ -z "$pid" ]; then
+    if [ -f "$saved/$name.cmdline" ]; then
+      log "$name is already stopped"
+      return 0
+    fi
+    log "$name is not running, and was not stopped with stop-component"
+    exit 1
+  fi
+  mkdir -p "$saved"
+  cp "/proc/$pid/cmdline" "$saved/$name.cmdline"
+  readlink "/proc/$pid/cwd" >"$saved/$name.cwd"
+  kill "$pid"
+  # A graceful shutdown takes a moment; past 10 s it is cut short, as a crash would.
+  timeout 10 tail --pid="$pid" -f /dev/null || kill -9 "$pid" 2>/dev/null || true
+  timeout 10 tail --pid="$pid" -f /dev/null || { log "$name (PID $pid) did not exit"; exit 1; }
+  if [ "$name" = kwok-controller ]; then
+    # Release the nodes' leases it held: a new kwok-controller has a new identity and would otherwise leave the nodes'
+    # pods alone until the old leases expire (--node-lease-duration-seconds, minutes).
+    local nodes=()
+    mapfile -t nodes < <(kwok_nodes)
+    kc -n kube-node-lease delete lease "${nodes[@]}" --ignore-not-found >/dev/null
+  fi
+  log "$name stopped (was PID $pid); start it again with: $0 start-component $name"
+}
+
+# The nodes kwok plays (nodes.yaml).
+kwok_nodes() {
+  kc get nodes -l type=kwok -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}'
+}
+
+# True when kwok holds the lease of every node it plays (after start-component kwok-controller).
+kwok_holds_leases() {
+  local node holder
+  for node in $(kwok_nodes); do
+    holder=$(kc -n kube-node-lease get lease "$node" -o jsonpath='{.spec.holderIdentity}' 2>/dev/null) || return 1
+    [ -n "$holder" ] || return 1
+  done
+}
+
+# The health endpoint a component serves, from its command line: its secure port, or kwok's server address.
+health_url() {
+  local arg
+  for arg in "$@"; do
+    case "$arg" in
+      --secure-port=*) echo "https://127.0.0.1:${arg#--secure-port=}/healthz" && return 0 ;;
+      --server-address=*) echo "https://${arg#--server-address=}/healthz" && return 0 ;;
+    esac
+  done
+}
+
+# True when ``url`` answers "ok" (the components' serving certificates are their own: not verified on loopback).
+answers_ok() {
+  python3 - "$1" <<'PY'
+import ssl
+import sys
+import urllib.request
+
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+try:
+    with urllib.request.urlopen(sys.argv[1], context=ctx, timeout=2) as resp:
+        sys.exit(0 if resp.read().strip() == b"ok" else 1)
+except OSError:
+    sys.exit(1)
+PY
+}
+
+# Start a component stopped with stop-component again, with the command line and directory it had (see
+# respawn), and wait until it answers its health check.
+start_component() {
+  local name=${1:-} pid saved=$workdir/stopped url deadline args=()
+  component_exe "$name" >/dev/null
+  pid=$(component_pid "$name")
+  if [ -n "$pid" ]; then
+    log "$name already runs (PID $pid)"
+    rm -f "$saved/$name.cmdline" "$saved/$name.cwd"
+    return 0
+  fi
+  [ -f "$saved/$name.cmdline" ] || { log "$name was not stopped with stop-component: no command line to start it with"; exit 1; }
+  mapfile -d '' -t args <"$saved/$name.cmdline"
+  respawn "$name" "$(cat "$saved/$name.cwd")" "${args[@]}"
+  pid=$(cat "$workdir/pids/$name.pid")
+  url=$(health_url "${args[@]}")
+  [ -n "$url" ] || { log "$name started (PID $pid), but its command line names no port to check its health on"; exit 1; }
+  deadline=$((SECONDS + 60))
+  until answers_ok "$url" && { [ "$name" != kwok-controller ] || kwok_holds_leases; }; do
+    [ -d "/proc/$pid" ] || { log "$name exited at start; see $workdir/logs/$name.log"; exit 1; }
+    [ $SECONDS -lt $deadline ] || { log "$name is not healthy after 60 s; see $workdir/logs/$name.log"; exit 1; }
+    # Wait on the process (returns early if it exits), not on a fixed sleep.
+    timeout 0.5 tail --pid="$pid" -f /dev/null 2>/dev/null || true
+  done
+  rm -f "$saved/$name.cmdline" "$saved/$name.cwd"
+  log "$name started again (PID $pid)"
+}
+
 status() {
   if healthy; then
     echo "running: $(kc version -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])'), kubeconfig $kubeconfig"
@@ -300,6 +427,8 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   restart-apiserver) restart_apiserver ;;
+  stop-component) stop_component "${2:-}" ;;
+  start-component) start_component "${2:-}" ;;
   env) print_env ;;
-  *) echo "usage: $0 up|down|status|restart-apiserver|env" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|restart-apiserver|stop-component NAME|start-component NAME|env" >&2; exit 2 ;;
 esac

@@ -14,7 +14,9 @@ import threading
 import pytest
 
 from ansible_collections.kubess.stateful.tests.unit.plugins.module_utils.yaml_fixtures import fx
+from ansible_collections.kubess.stateful.plugins.module_utils import _exceptions as exc
 from ansible_collections.kubess.stateful.plugins.module_utils import _statefulset_waiter as w
+from ansible_collections.kubess.stateful.plugins.module_utils import _watch
 
 NS = "demo"
 STS_PATH = f"/apis/apps/v1/namespaces/{NS}/statefulsets"
@@ -118,7 +120,7 @@ class Gone(Exception):
 
 def waiter(client, **kwargs):
     kwargs.setdefault("timeout", 5)
-    return w.StatefulSetWaiter(w.KubeApi(client), "web", NS, **kwargs)
+    return w.StatefulSetWaiter(_watch.KubeApi(client), "web", NS, **kwargs)
 
 
 def test_returns_when_the_last_ordinal_is_ready_with_increasing_times():
@@ -146,7 +148,7 @@ def test_returns_when_the_last_ordinal_is_ready_with_increasing_times():
 
 
 def test_resumes_a_dropped_watch_from_the_last_resource_version():
-    reset = w._Urllib3Error("Connection broken: ConnectionResetError(104)")
+    reset = _watch.Urllib3Error("Connection broken: ConnectionResetError(104)")
     client = FakeClient(
         lists={STS_PATH: [listing([sts(replicas=2)])], PODS_PATH: [listing([], rv="100")]},
         watches={PODS_PATH: [
@@ -195,7 +197,7 @@ def test_a_recreated_pod_is_not_ready_until_it_is_ready_again():
             ("MODIFIED", pod("ready_rev_new", 1, rv="103")),
         ])]},
     )
-    with pytest.raises(w.StatefulSetWaitError) as err:
+    with pytest.raises(exc.StatefulSetWaitError) as err:
         waiter(client, timeout=1).wait()
     assert err.value.result["reason"] == "Timeout"
     assert err.value.result["ordinal"] == 0
@@ -215,8 +217,24 @@ def test_a_recreated_pod_counts_once_ready():
     assert res["ordinals"][0]["uid"] == "new" and res["ordinals"][0]["ready"]
 
 
-def test_waits_for_the_controller_to_observe_the_new_spec():
-    # Every pod is Ready on what status.updateRevision names, but that status describes the previous generation.
+def test_does_not_return_before_the_controller_observes_the_new_spec():
+    # Every pod is Ready on what status.updateRevision names, but that status describes generation 4, not 5: the
+    # controller has not looked at the new template yet. Nothing more arrives, so the wait must run out.
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2, generation=5, observed=4)])],
+               PODS_PATH: [listing([pod("ready_rev_new", 0), pod("ready_rev_new", 1)], rv="100")]},
+    )
+    with pytest.raises(exc.StatefulSetWaitError) as err:
+        waiter(client, timeout=1).wait()
+    res = err.value.result
+    assert res["reason"] == "Timeout"
+    assert [o["ready"] for o in res["ordinals"]] == [True, True]  # Ready by the stale status, and still not done
+    assert "has not observed generation 5 (status.observedGeneration 4)" in err.value.msg
+    assert "kube-controller-manager" in err.value.msg
+
+
+def test_judges_pods_against_the_revision_of_the_observed_spec():
+    # Once the controller observes generation 5 it names a new update revision: the pods must run that one.
     stale = sts(replicas=1, generation=5, observed=4)
     fresh = sts(replicas=1, generation=5, observed=5, rv="6")
     fresh["status"]["updateRevision"] = "web-99"
@@ -242,7 +260,7 @@ def test_partition_spares_lower_ordinals():
 
 def test_missing_set_fails_at_once():
     client = FakeClient(lists={STS_PATH: [listing([])]})
-    with pytest.raises(w.StatefulSetWaitError) as err:
+    with pytest.raises(exc.StatefulSetWaitError) as err:
         waiter(client, timeout=30).wait()
     assert err.value.result["reason"] == "StatefulSetNotFound"
     assert "demo/web not found" in err.value.msg and "wait_for_set" in err.value.msg
@@ -266,7 +284,7 @@ def test_stuck_ordinal_fails_with_ordinal_reason_and_events():
                PODS_PATH: [listing([pod("ready_rev_new", 0), pod("image_pull_backoff", 1, uid="0b7f6b2e-0000-4000-8000-0000000000e1")])],
                EVENTS_PATH: [listing([fx("events", k) for k in ("pod_scheduled", "pod_pulling", "pod_failed", "pod_backoff")])]},
     )
-    with pytest.raises(w.StatefulSetWaitError) as err:
+    with pytest.raises(exc.StatefulSetWaitError) as err:
         waiter(client, timeout=30).wait()
     res = err.value.result
     assert res["reason"] == "ImagePullBackOff" and res["ordinal"] == 1 and res["pod"] == "web-1"
@@ -281,7 +299,7 @@ def test_fail_fast_off_waits_for_the_timeout():
     client = FakeClient(
         lists={STS_PATH: [listing([sts(replicas=1)])], PODS_PATH: [listing([pod("crash_loop", 0)])]},
     )
-    with pytest.raises(w.StatefulSetWaitError) as err:
+    with pytest.raises(exc.StatefulSetWaitError) as err:
         waiter(client, timeout=1, fail_fast=False).wait()
     assert err.value.result["reason"] == "Timeout"
     assert "CrashLoopBackOff" in err.value.msg
@@ -297,7 +315,7 @@ def test_claims_are_watched_only_when_a_pod_waits_for_them():
         watches={PODS_PATH: [Watch([("MODIFIED", pending)])],
                  EVENTS_PATH: [Watch([("ADDED", binding)])]},
     )
-    with pytest.raises(w.StatefulSetWaitError) as err:
+    with pytest.raises(exc.StatefulSetWaitError) as err:
         waiter(client, timeout=30).wait()
     assert err.value.result["reason"] == "PersistentVolumeClaimPending"
     assert "no persistent volumes available" in err.value.msg
@@ -309,7 +327,7 @@ def test_no_claim_watch_for_pods_without_claims():
     client = FakeClient(
         lists={STS_PATH: [listing([sts(replicas=1)])], PODS_PATH: [listing([pod("created_pending", 0)])]},
     )
-    with pytest.raises(w.StatefulSetWaitError):
+    with pytest.raises(exc.StatefulSetWaitError):
         waiter(client, timeout=1).wait()
     assert not any(p == PVCS_PATH for p, _q in client.requests)
 
@@ -319,16 +337,27 @@ def test_timeout_names_the_missing_ordinal():
         lists={STS_PATH: [listing([sts(replicas=2)])], PODS_PATH: [listing([pod("ready_rev_new", 0)])],
                EVENTS_PATH: [listing([])]},
     )
-    with pytest.raises(w.StatefulSetWaitError) as err:
+    with pytest.raises(exc.StatefulSetWaitError) as err:
         waiter(client, timeout=1).wait()
     assert err.value.result["ordinal"] == 1
     assert "waiting for ordinal 1" in err.value.msg and "pod web-1 does not exist" in err.value.msg
-    assert "once ordinal 0 is Ready" in err.value.msg
+    assert "the controller has not created it, although ordinal 0 is Ready (OrderedReady)" in err.value.msg
+
+
+def test_timeout_on_an_ordinal_beyond_the_sets_replicas_says_so():
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2)])],
+               PODS_PATH: [listing([pod("ready_rev_new", 0), pod("ready_rev_new", 1)])], EVENTS_PATH: [listing([])]},
+    )
+    with pytest.raises(exc.StatefulSetWaitError) as err:
+        waiter(client, timeout=1, replicas=3).wait()
+    assert err.value.result["ordinal"] == 2
+    assert "pod web-2 does not exist: the set's spec.replicas is 2, so the controller does not create it" in err.value.msg
 
 
 def test_forbidden_is_reported_with_the_permissions_needed():
     client = FakeClient(lists={STS_PATH: [Gone(403, 'statefulsets.apps is forbidden: User "bob" cannot list')]})
-    with pytest.raises(w.StatefulSetWaitError) as err:
+    with pytest.raises(exc.StatefulSetWaitError) as err:
         waiter(client, timeout=30).wait()
     assert err.value.result["reason"] == "ApiError"
     assert "HTTP 403" in err.value.msg and "get, list and watch" in err.value.msg
@@ -352,16 +381,176 @@ def test_check_mode_on_a_missing_set():
     assert res["exists"] is False and "does not exist" in res["msg"]
 
 
+def test_check_mode_is_not_ready_while_the_controller_has_not_observed_the_spec():
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2, generation=5, observed=4)])],
+               PODS_PATH: [listing([pod("ready_rev_new", 0), pod("ready_rev_new", 1)])]},
+    )
+    res = waiter(client, timeout=300).check()
+    assert res["exists"] is True and res["would_wait_for"] == []  # every pod Ready by the stale status
+    assert res["ready"] is False
+    assert "controller catching up" in res["msg"]
+
+
+def test_check_mode_is_ready_once_observed():
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2, generation=5, observed=5)])],
+               PODS_PATH: [listing([pod("ready_rev_new", 0), pod("ready_rev_new", 1)])]},
+    )
+    res = waiter(client, timeout=300).check()
+    assert res["ready"] is True and "return at once" in res["msg"]
+
+
 @pytest.mark.parametrize(
     "err, expected",
     [
-        (Gone(410, "gone"), w._Gone),
-        (Gone(503, "unavailable"), w.TransientApiError),
-        (Gone(0, "ssl"), w.TransientApiError),
-        (Gone(404, "not found"), w.ApiFailure),
-        (OSError(111, "refused"), w.TransientApiError),
+        (Gone(410, "gone"), _watch.WatchExpired),
+        (Gone(503, "unavailable"), exc.TransientApiError),
+        (Gone(0, "ssl"), exc.TransientApiError),
+        (Gone(404, "not found"), exc.ApiFailure),
+        (OSError(111, "refused"), exc.TransientApiError),
         (ValueError("bug"), type(None)),
     ],
 )
 def test_classify_api_error(err, expected):
-    assert isinstance(w.classify_api_error(err), expected)
+    assert isinstance(_watch.classify_api_error(err), expected)
+
+
+class Posts:
+    """A stream's callback: collects (type, payload) and wakes whoever waits for a given type."""
+
+    def __init__(self):
+        self.items, self.cond = [], threading.Condition()
+
+    def __call__(self, stream, typ, payload):
+        with self.cond:
+            self.items.append((typ, payload))
+            self.cond.notify_all()
+
+    def wait_for(self, typ, timeout=5):
+        with self.cond:
+            assert self.cond.wait_for(lambda: any(t == typ for t, _p in self.items), timeout), self.items
+        return [t for t, _p in self.items]
+
+
+def test_a_stream_reports_through_its_callback_alone():
+    reset = _watch.Urllib3Error("Connection broken")
+    client = FakeClient(
+        lists={PODS_PATH: [listing([pod("created_pending", 0)], rv="100"), listing([pod("ready_rev_new", 0)], rv="300")]},
+        watches={PODS_PATH: [
+            Watch([("MODIFIED", pod("running_not_ready", 0, rv="110"))], then=reset),
+            Watch([("ERROR", {"kind": "Status", "code": 410, "message": "too old resource version"})], hold=False),
+            Watch([("BOOKMARK", {"metadata": {"resourceVersion": "310"}}), ("DELETED", pod("ready_rev_new", 0, rv="311"))]),
+        ]},
+    )
+    posts = Posts()
+    stream = _watch.WatchStream(_watch.KubeApi(client), "pods", PODS_PATH, [], posts, remaining=lambda: 30)
+    stream.start()
+    try:
+        types = posts.wait_for("DELETED")
+    finally:
+        stream.stop()
+        stream.join(5)
+    # The first list, an event, the reset and the watch again, 410 and the list again, then a bookmark (not posted).
+    assert types == ["SYNC", "MODIFIED", "DISCONNECTED", "CONNECTED", "RESYNC", "DELETED"]
+    assert [q["resourceVersion"] for q in client.watches_of(PODS_PATH)] == ["100", "110", "300"]
+    assert not stream.is_alive()
+
+
+# --------------------------------------------------------------------------- a controller that does not act
+
+SETS_EVENTS = "involvedObject.kind=StatefulSet,involvedObject.name=web"
+
+
+def test_a_silent_controller_fails_the_wait_at_the_stall_threshold_naming_the_ordinal():
+    # Ordinal 0 is Ready and OrderedReady owes pod web-1, which never comes: fail after 1 s, not after 30.
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=3)])], PODS_PATH: [listing([pod("ready_rev_new", 0)])],
+               EVENTS_PATH: [listing([fx("events", "sts_successful_create")])]},
+    )
+    with pytest.raises(exc.StatefulSetWaitError) as err:
+        waiter(client, timeout=30, controller_stall_timeout=1).wait()
+    res, msg = err.value.result, err.value.msg
+    assert res["reason"] == "ControllerStalled"
+    assert res["ordinal"] == 1 and res["pod"] == "web-1"
+    assert 1 <= res["duration"] < 5
+    stall = res["stall"]
+    assert (stall["action"], stall["ordinal"], stall["pod"], stall["threshold"]) == ("create", 1, "web-1", 1)
+    assert stall["since_seconds"] < 1 and stall["seconds"] >= 1
+    assert stall["since"].endswith("Z") and stall["since"][:2] == "20"
+    for part in ("StatefulSet demo/web: the StatefulSet controller has not acted for 1s",
+                 "it has not created pod web-1 (ordinal 1), although every ordinal below it is Ready",
+                 "1/3 ordinals Ready, waiting for ordinal 1", "create Pod web-0 in StatefulSet web successful",
+                 "is kube-controller-manager running?", "controller_stall_timeout"):
+        assert part in msg, (part, msg)
+    assert res["events"][-1].endswith("create Pod web-0 in StatefulSet web successful")
+    assert [q["fieldSelector"] for p, q in client.requests if p == EVENTS_PATH] == [SETS_EVENTS]
+
+
+def test_a_controller_whose_requests_fail_is_told_apart_from_a_silent_one():
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2)])], PODS_PATH: [listing([pod("ready_rev_new", 0)])],
+               EVENTS_PATH: [listing([fx("events", "sts_successful_create"), fx("events", "sts_failed_create")])]},
+    )
+    with pytest.raises(exc.StatefulSetWaitError) as err:
+        waiter(client, timeout=30, controller_stall_timeout=1).wait()
+    assert err.value.result["reason"] == "ControllerStalled"
+    assert "the controller runs but its requests fail (FailedCreate: create Pod web-1" in err.value.result["hint"]
+    assert "exceeded quota" in err.value.msg and "is kube-controller-manager running?" not in err.value.msg
+
+
+def test_a_spec_never_observed_fails_at_the_stall_threshold():
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2, generation=5, observed=4)])],
+               PODS_PATH: [listing([pod("ready_rev_new", 0), pod("ready_rev_new", 1)])]},
+    )
+    with pytest.raises(exc.StatefulSetWaitError) as err:
+        waiter(client, timeout=30, controller_stall_timeout=1).wait()
+    res = err.value.result
+    assert res["reason"] == "ControllerStalled" and res["stall"]["action"] == "observe"
+    assert (res["stall"]["generation"], res["stall"]["observed_generation"]) == (5, 4)
+    assert res["ordinal"] is None and res["duration"] < 5  # every ordinal Ready: the set's spec is what it waits for
+    assert "it has not observed generation 5 of the set (status.observedGeneration is 4)" in err.value.msg
+
+
+def test_stall_check_off_waits_for_the_timeout_and_says_what_the_controller_owes():
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2)])], PODS_PATH: [listing([pod("ready_rev_new", 0)])]},
+    )
+    with pytest.raises(exc.StatefulSetWaitError) as err:
+        waiter(client, timeout=2, controller_stall_timeout=0).wait()
+    res = err.value.result
+    assert res["reason"] == "Timeout" and res["duration"] >= 2
+    assert res["stall"]["action"] == "create" and res["stall"]["ordinal"] == 1
+    assert "Also, the StatefulSet controller has not acted for" in err.value.msg
+    assert "is kube-controller-manager running?" in err.value.msg
+
+
+def test_more_ordinals_than_the_set_has_are_no_stall():
+    # replicas: 3 asked of a set of 2: the controller owes nothing, the user asked for a pod that will not come.
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2)])],
+               PODS_PATH: [listing([pod("ready_rev_new", 0), pod("ready_rev_new", 1)])]},
+    )
+    with pytest.raises(exc.StatefulSetWaitError) as err:
+        waiter(client, timeout=2, replicas=3, controller_stall_timeout=1).wait()
+    assert err.value.result["reason"] == "Timeout" and "stall" not in err.value.result
+    assert err.value.result["ordinal"] == 2
+
+
+def test_no_stall_is_declared_while_the_api_server_is_unreachable():
+    # The pod watch drops at once and cannot connect again: nothing the waiter knows is fresh, so no stall is declared.
+    client = FakeClient(
+        lists={STS_PATH: [listing([sts(replicas=2)])], PODS_PATH: [listing([pod("ready_rev_new", 0)])]},
+        watches={PODS_PATH: [OSError(111, "Connection refused")] * 50},
+    )
+    with pytest.raises(exc.StatefulSetWaitError) as err:
+        waiter(client, timeout=3, controller_stall_timeout=1).wait()
+    res = err.value.result
+    assert res["reason"] == "Timeout" and res["reconnects"] >= 2
+    assert "The API server was unreachable at the end" in err.value.msg
+
+
+@pytest.mark.parametrize("threshold, interval", [(1, 0.5), (5, 0.5), (60, 3.0), (100, 5.0), (600, 5.0), (0, 5.0)])
+def test_the_controller_is_looked_at_often_enough_for_its_threshold(threshold, interval):
+    assert w.controller_look_interval(threshold) == interval
