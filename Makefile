@@ -103,7 +103,7 @@ lint: venv collection-link
 	cd $(COLL_LINK) && $(BIN)/antsibull-docs lint-collection-docs --plugin-docs --skip-rstcheck .
 
 integration: setup cluster-build
-	cd $(COLL_LINK) && $(BIN)/python -m pytest -q tests/integration
+	cd $(COLL_LINK) && $(BIN)/python -m pytest -q tests/integration $(PYTEST_ARGS)
 
 test: node-build
 	$(MAKE) --no-print-directory unit
