@@ -118,6 +118,7 @@ def test_config_matches_contract(archive):
     assert sorted(config.get("ExposedPorts") or {}) == sorted(want["ExposedPorts"])
     env = dict(entry.split("=", 1) for entry in config.get("Env") or [])
     assert env == (want["Env"] or {})
+    assert sorted(config.get("Volumes") or {}) == sorted(want.get("Volumes") or [])
 
 
 @by_image

@@ -1,8 +1,8 @@
 """The WordPress image's start-up, run here in the image's own root file system.
 
 The archive built by tools/images/build.sh is unpacked into a temporary directory, and the image's
-entrypoint runs in it with chroot(8) inside a private mount namespace (unshare(1)), so that it
-uses the image's own bash, tar, PHP and /usr/src/wordpress. The document root is the working
+entrypoint runs in it with chroot(8) inside a private mount namespace (unshare(1); image_root.run),
+so that it uses the image's own bash, tar, PHP and /usr/src/wordpress. The document root is the working
 directory, as in a container (WORKDIR); each test uses a directory of its own under /srv. The
 host's /dev is bound into the root (the entrypoint reads /dev/urandom); read-only bind mounts stand
 for volumes the container may not write (NFS with root squashing, read-only mounts).
@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from image_archive import ImageArchive
+from image_root import PATH, run
 
 ENTRYPOINT = "/usr/local/bin/docker-entrypoint.sh"
 ENSURE = "/usr/local/bin/docker-ensure-installed.sh"
-PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 KEYS = [f"{kind}_{part}" for kind in ("AUTH", "SECURE_AUTH", "LOGGED_IN", "NONCE") for part in ("KEY", "SALT")]
 PLACEHOLDER = "put your unique phrase here"
 
@@ -40,21 +40,6 @@ def root(built, tmp_path_factory) -> Path:
     stub.mkdir(parents=True)
     (stub / "wp-settings.php").write_text("<?php\n")
     return target
-
-
-def run(root: Path, argv: list[str], *, cwd: str = "/", user: str | None = None, env: dict | None = None,
-        read_only: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    """Run argv in the image's root as user ("uid:gid"; default root) with exactly env (plus PATH)."""
-    mounts = [f"mount --rbind /dev {shlex.quote(str(root / 'dev'))}"]
-    for path in read_only:
-        inside = shlex.quote(str(root / path.lstrip("/")))
-        mounts.append(f"mount --bind {inside} {inside} && mount -o remount,bind,ro {inside}")
-    chroot = ["chroot"] + ([f"--userspec={user}"] if user else []) + [str(root)]
-    variables = [f"{k}={v}" for k, v in {"PATH": PATH, **(env or {})}.items()]
-    command = chroot + ["/usr/bin/env", "-i", *variables, "/usr/bin/env", "-C", cwd, *argv]
-    script = " && ".join(mounts) + " && exec " + shlex.join(command)
-    return subprocess.run(["unshare", "--mount", "--propagation", "private", "--fork", "sh", "-c", script],
-                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def docroot(root: Path, name: str, owner: tuple[int, int] = (0, 0), mode: int = 0o755) -> tuple[str, Path]:

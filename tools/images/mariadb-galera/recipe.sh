@@ -1,9 +1,11 @@
 # MariaDB 10.11 with Galera 4 from Debian bookworm, for the Galera role's mariadb flavour and the
 # replication role: the server, client, mariadb-backup, and everything the Galera State Snapshot
-# Transfer scripts (wsrep_sst_mariabackup, wsrep_sst_rsync) call. As in the official mariadb image,
-# the mysql user and group get the fixed id 999 before any package is installed, /var/lib/mysql is
-# left empty (no database is initialised here) and files under /etc/mysql/conf.d are read last, so a
-# mounted configuration overrides the packaged one. No entrypoint: the roles start mariadbd.
+# Transfer scripts (wsrep_sst_mariabackup, wsrep_sst_rsync) call. It starts like the official
+# mariadb:10.11 image: docker-entrypoint.sh and healthcheck.sh in /usr/local/bin are this
+# directory's own, with the official image's contract (see contract.yaml); as there, the mysql
+# user and group get the fixed id 999 before any package is installed, /var/lib/mysql is left
+# empty, /docker-entrypoint-initdb.d exists, and files under /etc/mysql/conf.d are read last, so a
+# mounted configuration overrides the packaged one.
 # Sourced by lib/common.sh's recipe(): its variables are read there, cache, repo, die and log come
 # from there, and the functions are called from build.sh and lib/hook.sh.
 # Single-quoted $ are for the programs that get them (dpkg-query, sed, Apache): SC2016.
@@ -16,12 +18,14 @@ IMAGE_PACKAGES=(
   # State Snapshot Transfer: streams (socat), rsync, listening-port checks (ss from iproute2), own
   # addresses (ip, hostname), process checks (ps), progress (pv), TLS (openssl)
   socat rsync iproute2 hostname procps pv openssl
-  tzdata
+  # the entrypoint: time zones to load, *.sql.xz and *.sql.zst initialisation files, the
+  # compressed dump of the system tables before an upgrade
+  tzdata xz-utils zstd
 )
 IMAGE_USERS=("mysql:999:999:/var/lib/mysql:/bin/false")
 
 image_customize() {
-  local root=$1 installed
+  local root=$1 installed tool
   installed=$(chroot "$root" dpkg-query -W -f='${Version}' mariadb-server)
   installed=${installed#*:}
   [ "${installed%%-*}" = "$MARIADB_VERSION" ] ||
@@ -38,14 +42,24 @@ image_customize() {
   fi
   sed -i -e '\#^!includedir /etc/mysql/conf.d/$#d' "$cnf"
   printf '!includedir /etc/mysql/conf.d/\n' >>"$cnf"
+  # Its [mysqld_safe] syslog sends the State Snapshot Transfer scripts' messages to a syslog that a
+  # container does not have; the official image removes it too. Nothing here runs mysqld_safe.
+  rm -f "$root/etc/mysql/mariadb.conf.d/50-mysqld_safe.cnf"
   # Other containers are reached by address or by names that need no reverse lookup.
   printf '[mariadbd]\nskip-name-resolve\nskip-host-cache\n' >"$root/etc/mysql/mariadb.conf.d/05-kubess.cnf"
   chmod 0644 "$root/etc/mysql/mariadb.conf.d/05-kubess.cnf"
   [ -e "$root/usr/lib/galera/libgalera_smm.so" ] || die "mariadb-galera: no Galera provider"
+  # Start-up and health checks, and the directory of initialisation files they read.
+  install -m 0755 "$IMAGE_DIR/docker-entrypoint.sh" "$IMAGE_DIR/healthcheck.sh" "$root/usr/local/bin/"
+  install -d -m 0755 "$root/docker-entrypoint-initdb.d"
+  for tool in setpriv getent zstd xzcat gunzip tar flock od; do
+    chroot "$root" sh -c 'command -v "$1"' sh "$tool" >/dev/null || die "mariadb-galera: the entrypoint needs $tool"
+  done
   return 0
 }
 
 image_finalize() {
-  # Socket and pid file: writable whatever uid the server ends up running as.
-  install -d -m 0777 -o 999 -g 999 "$1/run/mysqld"
+  # Socket and pid file: writable whatever uid the server ends up running as (sticky, as in the
+  # official image).
+  install -d -m 1777 -o 999 -g 999 "$1/run/mysqld"
 }
