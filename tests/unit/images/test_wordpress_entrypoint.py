@@ -240,7 +240,8 @@ echo json_encode($out);
 PROBE = "<?php echo json_encode(['uid' => posix_geteuid(), 'sapi' => PHP_SAPI, 'db_host' => getenv('WORDPRESS_DB_HOST')]);\n"
 
 
-def serve(root: Path, *, user: str | None, env: dict, port: int, paths: list[str]) -> subprocess.CompletedProcess:
+def serve(root: Path, *, user: str | None, env: dict, port: int, paths: list[str],
+          unprivileged_port_start: int = 1024) -> subprocess.CompletedProcess:
     """Start the image's command (entrypoint + apache2-foreground) in a network namespace of its
     own, request paths from inside it, stop Apache; the result's stdout is the client's JSON."""
     r = shlex.quote(str(root))
@@ -255,6 +256,8 @@ def serve(root: Path, *, user: str | None, env: dict, port: int, paths: list[str
     script = f"""
 set -e
 ip link set lo up
+# What a pod's sysctl net.ipv4.ip_unprivileged_port_start sets, in its own network namespace.
+echo {unprivileged_port_start} > /proc/sys/net/ipv4/ip_unprivileged_port_start
 mount --rbind /dev {r}/dev
 mount -t proc proc {r}/proc
 # A session of its own: on shutdown Apache signals its whole process group (as PID 1 of a container,
@@ -285,17 +288,17 @@ def fresh_docroot(root):
 
 
 @pytest.mark.parametrize(
-    "user, env, port, php_uid",
+    "user, env, port, lowest, php_uid",
     [
-        (None, {}, 80, 33),  # as root: port 80, PHP in Apache's children as www-data
-        ("33:33", {}, 8080, 33),  # as uid 33: 8080 unless told otherwise
-        ("33:33", {"KUBESS_HTTP_PORT": "8081"}, 8081, 33),
+        (None, {}, 80, 1024, 33),  # as root: port 80, PHP in Apache's children as www-data
+        ("33:33", {}, 80, 80, 33),  # as uid 33: port 80 too, where the pod's sysctl lets it bind 80
+        ("33:33", {"KUBESS_HTTP_PORT": "8081"}, 8081, 1024, 33),
     ],
-    ids=["root", "uid-33", "uid-33-port-8081"],
+    ids=["root", "uid-33-sysctl", "uid-33-port-8081"],
 )
-def test_apache_serves_wordpress_and_php_sees_the_environment(root, fresh_docroot, user, env, port, php_uid):
+def test_apache_serves_wordpress_and_php_sees_the_environment(root, fresh_docroot, user, env, port, lowest, php_uid):
     result = serve(root, user=user, env={"WORDPRESS_DB_HOST": "db.shop.svc:3306", **env}, port=port,
-                   paths=["/license.txt", "/probe.php"])
+                   paths=["/license.txt", "/probe.php"], unprivileged_port_start=lowest)
     errors = (root / "srv" / "apache.err").read_text()
     assert result.returncode == 0, result.stderr + errors
     answers = json.loads(result.stdout)
@@ -309,8 +312,9 @@ def test_apache_serves_wordpress_and_php_sees_the_environment(root, fresh_docroo
 
 def test_apache_as_non_root_refuses_a_privileged_port_with_the_reason(root, fresh_docroot):
     r = shlex.quote(str(root))
+    # No port asked for: 80, which uid 33 may not bind without the pod's sysctl.
     command = shlex.join(["chroot", "--userspec=33:33", str(root), "/usr/bin/env", "-i", f"PATH={PATH}",
-                          "KUBESS_HTTP_PORT=80", "/usr/bin/env", "-C", "/var/www/html", "apache2-foreground"])
+                          "/usr/bin/env", "-C", "/var/www/html", "apache2-foreground"])
     script = f"mount --rbind /dev {r}/dev && mount -t proc proc {r}/proc && exec {command}"
     result = subprocess.run(["unshare", "--mount", "--net", "--propagation", "private", "--fork", "sh", "-c", script],
                             capture_output=True, text=True, timeout=60, check=False)
