@@ -162,6 +162,40 @@ def nfs_volume_paths(volumes, export_root=DEFAULT_EXPORT_ROOT, storage_class="")
     return records
 
 
+def volume_layout_problems(volumes, storage_class="", static=True):
+    """What is wrong with each entry of a volume layout, one message per problem ("entry <n> (<what>): ...").
+
+    The names are checked with the rules of plugins/test/k8s_names.py; in static mode every entry needs a storage
+    class, since the PersistentVolume and the claim meet through it.
+    """
+    from ansible_collections.kubess.stateful.plugins.test.k8s_names import RULES
+
+    if not isinstance(volumes, list):
+        return [f"must be a list of volumes, got {type(volumes).__name__}"]
+    problems = []
+    for index, entry in enumerate(volumes):
+        what = f"entry {index}"
+        if isinstance(entry, dict):
+            what += f" ({'StatefulSet ' + str(entry['statefulset']) if entry.get('statefulset') else 'claim ' + str(entry.get('claim'))})"
+        try:
+            nfs_volume_paths([entry], DEFAULT_EXPORT_ROOT, storage_class)
+        except AnsibleFilterError as exc:
+            problems.append(f"{what}: {exc.message.replace('volumes[0]', 'it', 1)}")
+            continue
+        checks = [("namespace", RULES["dns_label"](entry["namespace"]))]
+        if entry.get("statefulset"):
+            checks += [("statefulset", RULES["dns_label"](entry["statefulset"], max_length=52)),
+                       ("template", RULES["dns_label"](entry.get("template") or DEFAULT_TEMPLATE))]
+        else:
+            checks.append(("claim", RULES["dns_label"](entry["claim"])))
+        if entry.get("storage_class") or storage_class:
+            checks.append(("storage_class", RULES["dns_subdomain"](entry.get("storage_class") or storage_class)))
+        elif static:
+            checks.append(("storage_class", "must be set: a static PersistentVolume meets its claim through it"))
+        problems += [f"{what}: {key} {problem}" for key, problem in checks if problem]
+    return problems
+
+
 def nfs_directories(volumes, export_root=DEFAULT_EXPORT_ROOT):
     """The NFS server's directories for the layout: path relative to the export root, owner, group, mode."""
     root = _root(export_root)
@@ -294,6 +328,21 @@ def nfs_volume_check(records, pvs=None, pvcs=None, nfs_server="", static=True):
     return {"conflicts": conflicts, "released": released, "existing_pvs": existing, "missing_pvs": missing}
 
 
+def directories_to_fix(directories, existing, export_root):
+    """The directories (``{path, owner, group, mode}``, relative to ``export_root``) that do not exist yet or have
+    another owner, group or mode than ``existing`` (the ``files`` that ansible.builtin.find returns) shows."""
+    root = posixpath.normpath(str(export_root))
+    found = {posixpath.normpath(str(f.get("path"))): f for f in existing or []}
+    todo = []
+    for entry in directories or []:
+        have = found.get(posixpath.join(root, str(entry["path"]).strip("/")))
+        if (have is None or int(have.get("uid", -1)) != int(entry["owner"])
+                or int(have.get("gid", -1)) != int(entry["group"])
+                or int(str(have.get("mode", "0")), 8) != int(str(entry["mode"]), 8)):
+            todo.append(entry)
+    return todo
+
+
 class FilterModule:
     """kubess.stateful volume filters."""
 
@@ -301,6 +350,8 @@ class FilterModule:
         return {
             "nfs_volume_paths": nfs_volume_paths,
             "nfs_directories": nfs_directories,
+            "volume_layout_problems": volume_layout_problems,
+            "directories_to_fix": directories_to_fix,
             "nfs_volume_check": nfs_volume_check,
             "k8s_quantity": k8s_quantity,
         }
