@@ -180,7 +180,7 @@ def volume_layout_problems(volumes, storage_class="", static=True):
         try:
             nfs_volume_paths([entry], DEFAULT_EXPORT_ROOT, storage_class)
         except AnsibleFilterError as exc:
-            problems.append(f"{what}: {exc.message.replace('volumes[0]', 'it', 1)}")
+            problems.append(f"{what}: {exc.message.replace('volumes[0].', '', 1).replace('volumes[0]', 'it', 1)}")
             continue
         checks = [("namespace", RULES["dns_label"](entry["namespace"]))]
         if entry.get("statefulset"):

@@ -18,7 +18,7 @@ CONTENT = {"claim": "wordpress-content", "namespace": "kubess", "size": "5Gi", "
 
 def test_filters_are_registered():
     assert set(vp.FilterModule().filters()) == {"nfs_volume_paths", "nfs_directories", "nfs_volume_check",
-                                                 "k8s_quantity"}
+                                                 "k8s_quantity", "volume_layout_problems", "directories_to_fix"}
 
 
 @pytest.mark.parametrize(
@@ -293,3 +293,40 @@ def test_inputs_are_not_modified():
     before = copy.deepcopy(pvs)
     check(pvs)
     assert pvs == before
+
+
+# --- volume_layout_problems, directories_to_fix ----------------------------------------------------------
+
+
+def test_layout_problems_name_the_entry_and_the_field():
+    problems = vp.volume_layout_problems([
+        ETCD,
+        dict(ETCD, statefulset="Etcd_1"),
+        dict(CONTENT, namespace="Bad_NS"),
+        dict(ETCD, replicas=0),
+        {"statefulset": "db", "namespace": "ns", "replicas": 1, "size": "1Gi"},
+    ])
+    assert problems == [
+        "entry 1 (StatefulSet Etcd_1): statefulset must be a DNS-1123 label of at most 52 characters (lower-case "
+        "letters, digits and '-', starting and ending with a letter or digit)",
+        "entry 2 (claim wordpress-content): namespace must be a DNS-1123 label of at most 63 characters (lower-case "
+        "letters, digits and '-', starting and ending with a letter or digit)",
+        "entry 3 (StatefulSet etcd): replicas must be at least 1, got 0",
+        "entry 4 (StatefulSet db): storage_class must be set: a static PersistentVolume meets its claim through it",
+    ]
+    assert vp.volume_layout_problems([{"statefulset": "db", "namespace": "ns", "replicas": 1, "size": "1Gi"}],
+                                     "", static=False) == []
+    assert vp.volume_layout_problems("etcd") == ["must be a list of volumes, got str"]
+
+
+def test_directories_to_fix_are_the_missing_and_the_different_ones():
+    wanted = vp.nfs_directories([dict(ETCD, replicas=3)], "/exports")
+    existing = [
+        {"path": "/exports/kubess/data-etcd-0", "uid": 65532, "gid": 65532, "mode": "0700"},
+        {"path": "/exports/kubess/data-etcd-1", "uid": 0, "gid": 65532, "mode": "0700"},
+        {"path": "/exports/kubess/data-etcd-2/", "uid": 65532, "gid": 65532, "mode": "0755"},
+    ]
+    assert [d["path"] for d in vp.directories_to_fix(wanted, existing, "/exports/")] == [
+        "kubess/data-etcd-1", "kubess/data-etcd-2"]
+    assert vp.directories_to_fix(wanted, existing[:1], "/exports") == wanted[1:]
+    assert vp.directories_to_fix(wanted, [dict(e, uid=65532, mode="0700") for e in existing], "/exports") == []
