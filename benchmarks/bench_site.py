@@ -122,7 +122,7 @@ def floor_manifests(source_ns: str, target_ns: str) -> list[tuple[str, str, str 
     def items(*args: str) -> list[dict]:
         return [clean(o) for o in json.loads(kubectl("get", *args, "-o", "json"))["items"]]
 
-    volumes = [o for o in items("persistentvolumes", "-l", f"kubess.io/namespace={source_ns}")]
+    volumes = items("persistentvolumes", "-l", f"kubess.io/namespace={source_ns}")
     volumes += items("persistentvolumeclaims", "-n", source_ns, "-l", "kubess.io/shared-volume")
     groups = [("namespace", [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": source_ns}}], None),
               ("volumes", volumes, None)]
@@ -164,7 +164,7 @@ def spread(values: list[float]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--collection", type=Path, default=REPO, help="checkout of the collection to run")
     parser.add_argument("--export-root", type=Path, default=Path("/srv/kubess-nfs"),

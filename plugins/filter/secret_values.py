@@ -50,7 +50,7 @@ def secret_values(stored, given, length=32):
         elif kept is not None:
             values[key] = kept
         else:
-            values[key] = "".join(secrets.choice(ALPHABET) for _ in range(int(length)))
+            values[key] = "".join(secrets.choice(ALPHABET) for _position in range(int(length)))
     return {"values": values, "differing": differing}
 
 

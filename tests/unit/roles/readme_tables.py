@@ -73,7 +73,7 @@ def roles() -> list[Path]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--write", action="store_true", help="rewrite the READMEs")
     args = parser.parse_args()
     stale = []

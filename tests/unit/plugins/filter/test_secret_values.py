@@ -24,7 +24,7 @@ def test_given_stored_generated():
 
 def test_given_equal_to_stored_is_not_differing_and_generation_is_random():
     assert secret_values({"a": b64("x")}, {"a": "x"})["differing"] == []
-    first, second = (secret_values({}, {"a": ""})["values"]["a"] for _ in range(2))
+    first, second = (secret_values({}, {"a": ""})["values"]["a"] for _run in range(2))
     assert first != second and len(first) == 32
 
 

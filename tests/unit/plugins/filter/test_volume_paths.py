@@ -17,8 +17,10 @@ CONTENT = {"claim": "wordpress-content", "namespace": "kubess", "size": "5Gi", "
 
 
 def test_filters_are_registered():
-    assert set(vp.FilterModule().filters()) == {"nfs_volume_paths", "nfs_directories", "nfs_volume_check",
-                                                 "k8s_quantity", "volume_layout_problems", "directories_to_fix"}
+    assert set(vp.FilterModule().filters()) == {
+        "nfs_volume_paths", "nfs_directories", "nfs_volume_check", "k8s_quantity", "volume_layout_problems",
+        "directories_to_fix",
+    }
 
 
 @pytest.mark.parametrize(
