@@ -34,31 +34,29 @@ def _text(value):
     return value if isinstance(value, str) else None
 
 
-def dns_label(value, max_length=63):
-    """A DNS-1123 label (names of namespaces, StatefulSets, claims), at most ``max_length`` characters."""
-    text = _text(value)
-    if text is None or not _DNS_LABEL.match(text) or len(text) > int(max_length):
-        return (f"must be a DNS-1123 label of at most {max_length} characters (lower-case letters, digits and '-', "
-                "starting and ending with a letter or digit)")
-    return None
+def _name_rule(pattern, what, default_length, doc):
+    """A rule for names matching ``pattern``, at most ``max_length`` characters; ``what`` is said when it fails."""
+    def rule(value, max_length=default_length):
+        text = _text(value)
+        if text is None or not pattern.match(text) or len(text) > int(max_length):
+            return f"must be {what.format(max_length=max_length)}"
+        return None
+    rule.__doc__ = doc
+    return rule
 
 
-def dns_1035_label(value, max_length=63):
-    """A DNS-1035 label: a DNS-1123 label that starts with a letter (names of Services)."""
-    text = _text(value)
-    if text is None or not _DNS_1035_LABEL.match(text) or len(text) > int(max_length):
-        return (f"must be a DNS-1035 label of at most {max_length} characters (lower-case letters, digits and '-', "
-                "starting with a letter and ending with a letter or digit; it names a Service)")
-    return None
-
-
-def dns_subdomain(value, max_length=253):
-    """A DNS-1123 subdomain (names of Secrets, ConfigMaps, StorageClasses, nodes; DNS domains)."""
-    text = _text(value)
-    if text is None or not _DNS_SUBDOMAIN.match(text) or len(text) > int(max_length):
-        return (f"must be a DNS-1123 subdomain of at most {max_length} characters (lower-case letters, digits, '-' "
-                "and '.', each part starting and ending with a letter or digit)")
-    return None
+dns_label = _name_rule(
+    _DNS_LABEL, "a DNS-1123 label of at most {max_length} characters (lower-case letters, digits and '-', starting "
+    "and ending with a letter or digit)", 63,
+    "A DNS-1123 label (names of namespaces, StatefulSets, claims), at most ``max_length`` characters.")
+dns_1035_label = _name_rule(
+    _DNS_1035_LABEL, "a DNS-1035 label of at most {max_length} characters (lower-case letters, digits and '-', "
+    "starting with a letter and ending with a letter or digit; it names a Service)", 63,
+    "A DNS-1035 label: a DNS-1123 label that starts with a letter (names of Services).")
+dns_subdomain = _name_rule(
+    _DNS_SUBDOMAIN, "a DNS-1123 subdomain of at most {max_length} characters (lower-case letters, digits, '-' and "
+    "'.', each part starting and ending with a letter or digit)", 253,
+    "A DNS-1123 subdomain (names of Secrets, ConfigMaps, StorageClasses, nodes; DNS domains).")
 
 
 def label_key(value):
