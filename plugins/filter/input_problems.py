@@ -28,7 +28,9 @@ def _check(index, rule):
         return None
     var = rule["var"]
     if "ok" in rule:
-        return None if rule["ok"] else f"{var} {rule.get('msg') or 'is not valid'}"
+        msg = str(rule.get("msg") or "is not valid")
+        # A message may go on from the variable's name itself: ".requests.cpu must ...", ", x and y must ...".
+        return None if rule["ok"] else f"{var}{'' if msg[:1] in ',.:=' else ' '}{msg}"
     test = rule.get("test")
     if test not in RULES:
         raise AnsibleFilterError(f"input rule {index} ({var}) names an unknown test {test!r}; known: {sorted(RULES)}")

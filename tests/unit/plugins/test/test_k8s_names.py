@@ -66,11 +66,13 @@ def test_input_problems_names_the_variable_and_the_value():
         {"var": "etcd_namespace", "value": "kubess", "test": "dns_label"},
         {"var": "etcd_replicas", "ok": False, "msg": "must be odd"},
         {"var": "etcd_nodes", "ok": True, "msg": "unused"},
+        {"var": "wordpress_resources", "ok": False, "msg": ".requests.cpu must be set"},
     ])
     assert problems == [
         "etcd_name must be a DNS-1123 label of at most 52 characters (lower-case letters, digits and '-', starting "
         "and ending with a letter or digit), got 'Etcd'",
         "etcd_replicas must be odd",
+        "wordpress_resources.requests.cpu must be set",
     ]
 
 
