@@ -32,14 +32,15 @@ def secret_values(stored, given, length=32):
 
     ``stored`` is the ``data`` of the existing Secret (base64, as the API returns it) or empty; ``given`` maps
     each key to the value the user gave, empty for none. Returns ``values`` (key to plain text, every key of
-    ``given``) and ``differing`` (the keys given a value other than the stored one).
+    ``given``), ``differing`` (the keys given a value other than the stored one) and ``stored`` (true when the
+    Secret already holds every value, so that there is nothing to write).
     """
     if not isinstance(given, dict):
         raise AnsibleFilterError(f"secret_values takes the given values as a mapping, got {type(given).__name__}")
     if isinstance(length, bool) or not str(length).isdigit() or int(length) < 1:
         raise AnsibleFilterError("secret_values takes a positive length")
     stored = stored or {}
-    values, differing = {}, []
+    values, differing, new = {}, [], []
     for key, wanted in given.items():
         wanted = "" if wanted is None else str(wanted)
         kept = _decode(key, stored[key]) if stored.get(key) else None
@@ -51,7 +52,9 @@ def secret_values(stored, given, length=32):
             values[key] = kept
         else:
             values[key] = "".join(secrets.choice(ALPHABET) for _position in range(int(length)))
-    return {"values": values, "differing": differing}
+        if values[key] != kept:
+            new.append(key)
+    return {"values": values, "differing": differing, "stored": not new}
 
 
 class FilterModule:

@@ -20,6 +20,12 @@ def test_given_stored_generated():
     assert out["values"]["b"] == "given-b"
     assert len(out["values"]["c"]) == 20 and out["values"]["c"].isalnum()
     assert out["differing"] == ["b"]
+    assert out["stored"] is False
+
+
+def test_stored_when_the_secret_holds_every_value():
+    assert secret_values({"a": b64("x"), "b": b64("y")}, {"a": "", "b": "y"})["stored"] is True
+    assert secret_values({"a": b64("x")}, {"a": "", "b": "y"})["stored"] is False
 
 
 def test_given_equal_to_stored_is_not_differing_and_generation_is_random():
