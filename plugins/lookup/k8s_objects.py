@@ -15,7 +15,7 @@ description:
   - Never returns a Secret's values - the C(data) of a Secret comes back with its keys and empty values, so that
     what this lookup returns can be shown (read the values with P(kubernetes.core.k8s#lookup), under C(no_log)).
 author:
-  - kubess.stateful maintainers
+  - kubess.stateful maintainers (@kubess)
 options:
   _terms:
     description:
