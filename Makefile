@@ -124,6 +124,11 @@ demo-down: venv collection-link
 
 bench: setup cluster-up
 	$(BIN)/python benchmarks/bench_wait.py
+	$(BIN)/python benchmarks/bench_site.py
+
+# The variable tables of the role READMEs, from meta/argument_specs.yml (a unit test fails when they drift).
+docs: venv
+	$(BIN)/python tests/unit/roles/readme_tables.py --write
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path .build

@@ -1,12 +1,13 @@
 #!/usr/bin/env python
-"""Print, as JSON, the write requests the API server audited since a point in time.
+"""Print, as JSON, the writes that the collection's Kubernetes client made since a point in time.
 
-Used by the molecule scenarios to prove that a run wrote nothing (check mode, rejected input): it lists
-create/update/patch/delete requests on objects in the given namespaces, or on cluster-scoped objects whose
-name starts with one of the given prefixes, made by API clients (the control plane's controllers, the
-scheduler and the simulated kubelets are left out), excluding server-side dry runs.
+Used by the molecule scenarios to prove that a run wrote nothing (check mode, refused input): it lists every
+create/update/patch/delete request the API server audited since --since whose user agent is the collection's
+client (the Kubernetes Python client that kubernetes.core, its lookup and kubess.stateful's module use), in any
+namespace and on any cluster-scoped object, leaving out only server-side dry runs (what check mode sends).
+The control plane, the simulated kubelets and kubectl have other user agents.
 
-    audit_writes.py --log AUDIT_LOG --since EPOCH --namespace NS [--namespace NS] [--name-prefix P]
+    audit_writes.py --log AUDIT_LOG --since EPOCH [--agent PREFIX]
 """
 
 from __future__ import annotations
@@ -16,46 +17,40 @@ import json
 from datetime import datetime
 
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
-CONTROL_PLANE_AGENTS = ("kube-controller-manager/", "kube-scheduler/", "kwok/", "metrics-server/", "kube-apiserver/")
+# The user agent of the Kubernetes Python client ("OpenAPI-Generator/<version>/python").
+CLIENT_AGENT = "OpenAPI-Generator/"
 
 
 def epoch(ts: str) -> float:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
+def writes(lines, since: float, agent: str = CLIENT_AGENT) -> list[dict]:
+    """The client's writes (not dry runs) in the audit log lines, received at or after ``since``."""
+    out = []
+    for line in lines:
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if ev.get("stage") != "ResponseComplete" or ev.get("verb") not in WRITE_VERBS:
+            continue
+        if epoch(ev["requestReceivedTimestamp"]) < since or "dryRun=All" in ev.get("requestURI", ""):
+            continue
+        if not ev.get("userAgent", "").startswith(agent):
+            continue
+        out.append({"verb": ev["verb"], "uri": ev.get("requestURI"), "agent": ev.get("userAgent")})
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--log", required=True)
     parser.add_argument("--since", type=float, required=True)
-    parser.add_argument("--namespace", action="append", default=[])
-    parser.add_argument("--name-prefix", action="append", default=[])
+    parser.add_argument("--agent", default=CLIENT_AGENT, help="user agent prefix of the client whose writes count")
     args = parser.parse_args()
-
-    writes = []
     with open(args.log, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if ev.get("stage") != "ResponseComplete" or ev.get("verb") not in WRITE_VERBS:
-                continue
-            if epoch(ev["requestReceivedTimestamp"]) < args.since:
-                continue
-            if "dryRun=All" in ev.get("requestURI", ""):
-                continue
-            user = ev.get("user", {}).get("username", "")
-            agent = ev.get("userAgent", "")
-            if user.startswith("system:") or agent.startswith(CONTROL_PLANE_AGENTS):
-                continue
-            ref = ev.get("objectRef", {})
-            ns, name = ref.get("namespace"), ref.get("name", "")
-            if ref.get("resource") == "namespaces":
-                ns = name
-            mine = (ns in args.namespace) or (not ns and any(name.startswith(p) for p in args.name_prefix))
-            if mine:
-                writes.append({"verb": ev["verb"], "uri": ev.get("requestURI"), "agent": agent})
-    print(json.dumps(writes))
+        print(json.dumps(writes(fh, args.since, args.agent)))
 
 
 if __name__ == "__main__":

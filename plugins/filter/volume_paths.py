@@ -3,8 +3,8 @@
 """Filters that turn the pv_provisioning description of volumes into names and NFS paths.
 
 One source of truth for the names of the PersistentVolumes, the claims they are bound to and the
-directories on the NFS server: the pv_provisioning role, the nfs_server role and the site playbook all
-derive them with these filters, so they cannot drift apart.
+directories on the NFS server (with the owner each workload runs as): the pv_provisioning role and the site
+playbook's NFS play derive them from one volume layout with these filters, so they cannot drift apart.
 
 The documentation of each filter is in the YAML file of the same name beside this one.
 """
@@ -102,51 +102,105 @@ def _root(export_root):
     return posixpath.normpath(root)
 
 
-def nfs_volume_paths(statefulsets, shared_volumes=None, export_root=DEFAULT_EXPORT_ROOT):
+def _owner(entry, where):
+    """uid, gid and mode of the volume's directory: who the workload runs as (root, 0750 when not said)."""
+    out = {}
+    for key, default in (("owner", 0), ("group", 0)):
+        value = entry.get(key, default)
+        if isinstance(value, bool) or not str(value).isdigit():
+            raise AnsibleFilterError(f"{where}.{key} must be a numeric id (0 or more), got {value!r}")
+        out[key] = int(value)
+    mode = str(entry.get("mode") or "0750")
+    if not re.match(r"^0?[0-7]{3,4}$", mode):
+        raise AnsibleFilterError(f"{where}.mode must be an octal string such as '0750', got {mode!r}")
+    out["mode"] = mode if len(mode) == 4 else "0" + mode
+    return out
+
+
+def _record(root, where, entry, namespace, claim, storage_class, **fields):
+    return {
+        "pv": f"{namespace}-{claim}",
+        "pvc": claim,
+        "namespace": namespace,
+        "path": posixpath.join(root, namespace, claim),
+        "size": _size(entry, where),
+        "storage_class": str(entry.get("storage_class") or storage_class or ""),
+        **_owner(entry, where),
+        **fields,
+    }
+
+
+def nfs_volume_paths(volumes, export_root=DEFAULT_EXPORT_ROOT, storage_class=""):
     """One record per volume: the PV, the claim bound to it and its directory under the export root.
 
-    Statefulset volumes come first, in the order given and by ordinal; shared volumes follow.
+    ``volumes`` is the layout: each entry either names a ``statefulset`` (one volume per ordinal, for the claim
+    ``<template>-<statefulset>-<ordinal>``) or a ``claim`` shared by several pods. Records follow the layout's
+    order, by ordinal within a StatefulSet.
     """
     root = _root(export_root)
     records = []
-    for index, sts in enumerate(statefulsets or []):
-        where = f"statefulsets[{index}]"
-        name = str(_require(sts, "name", where))
-        namespace = str(_require(sts, "namespace", where))
-        template = str(sts.get("template") or DEFAULT_TEMPLATE)
-        size = _size(sts, where)
-        modes = _access_modes(sts, DEFAULT_STATEFULSET_ACCESS_MODES, where)
-        for ordinal in range(_replicas(sts, where)):
-            claim = f"{template}-{name}-{ordinal}"
-            records.append({
-                "pv": f"{namespace}-{claim}",
-                "pvc": claim,
-                "namespace": namespace,
-                "path": posixpath.join(root, namespace, claim),
-                "size": size,
-                "access_modes": modes,
-                "kind": "statefulset",
-                "statefulset": name,
-                "ordinal": ordinal,
-                "volume": None,
-            })
-    for index, vol in enumerate(shared_volumes or []):
-        where = f"shared_volumes[{index}]"
-        name = str(_require(vol, "name", where))
-        namespace = str(_require(vol, "namespace", where))
-        records.append({
-            "pv": f"{namespace}-{name}",
-            "pvc": name,
-            "namespace": namespace,
-            "path": posixpath.join(root, namespace, name),
-            "size": _size(vol, where),
-            "access_modes": _access_modes(vol, DEFAULT_SHARED_ACCESS_MODES, where),
-            "kind": "shared",
-            "statefulset": None,
-            "ordinal": None,
-            "volume": name,
-        })
+    for index, entry in enumerate(volumes or []):
+        where = f"volumes[{index}]"
+        if not isinstance(entry, dict):
+            raise AnsibleFilterError(f"{where} must be a dictionary, got {type(entry).__name__}")
+        if bool(entry.get("statefulset")) == bool(entry.get("claim")):
+            raise AnsibleFilterError(f"{where} must name either a statefulset or a claim, got {entry!r}")
+        namespace = str(_require(entry, "namespace", where))
+        if entry.get("claim"):
+            claim = str(entry["claim"])
+            records.append(_record(root, where, entry, namespace, claim, storage_class,
+                                   access_modes=_access_modes(entry, DEFAULT_SHARED_ACCESS_MODES, where),
+                                   kind="shared", statefulset=None, ordinal=None, volume=claim))
+            continue
+        name = str(entry["statefulset"])
+        template = str(entry.get("template") or DEFAULT_TEMPLATE)
+        modes = _access_modes(entry, DEFAULT_STATEFULSET_ACCESS_MODES, where)
+        for ordinal in range(_replicas(entry, where)):
+            records.append(_record(root, where, entry, namespace, f"{template}-{name}-{ordinal}", storage_class,
+                                   access_modes=modes, kind="statefulset", statefulset=name, ordinal=ordinal,
+                                   volume=None))
     return records
+
+
+def volume_layout_problems(volumes, storage_class="", static=True):
+    """What is wrong with each entry of a volume layout, one message per problem ("entry <n> (<what>): ...").
+
+    The names are checked with the rules of plugins/test/k8s_names.py; in static mode every entry needs a storage
+    class, since the PersistentVolume and the claim meet through it.
+    """
+    from ansible_collections.kubess.stateful.plugins.test.k8s_names import RULES
+
+    if not isinstance(volumes, list):
+        return [f"must be a list of volumes, got {type(volumes).__name__}"]
+    problems = []
+    for index, entry in enumerate(volumes):
+        what = f"entry {index}"
+        if isinstance(entry, dict):
+            what += f" ({'StatefulSet ' + str(entry['statefulset']) if entry.get('statefulset') else 'claim ' + str(entry.get('claim'))})"
+        try:
+            nfs_volume_paths([entry], DEFAULT_EXPORT_ROOT, storage_class)
+        except AnsibleFilterError as exc:
+            problems.append(f"{what}: {exc.message.replace('volumes[0].', '', 1).replace('volumes[0]', 'it', 1)}")
+            continue
+        checks = [("namespace", RULES["dns_label"](entry["namespace"]))]
+        if entry.get("statefulset"):
+            checks += [("statefulset", RULES["dns_label"](entry["statefulset"], max_length=52)),
+                       ("template", RULES["dns_label"](entry.get("template") or DEFAULT_TEMPLATE))]
+        else:
+            checks.append(("claim", RULES["dns_label"](entry["claim"])))
+        if entry.get("storage_class") or storage_class:
+            checks.append(("storage_class", RULES["dns_subdomain"](entry.get("storage_class") or storage_class)))
+        elif static:
+            checks.append(("storage_class", "must be set: a static PersistentVolume meets its claim through it"))
+        problems += [f"{what}: {key} {problem}" for key, problem in checks if problem]
+    return problems
+
+
+def nfs_directories(volumes, export_root=DEFAULT_EXPORT_ROOT):
+    """The NFS server's directories for the layout: path relative to the export root, owner, group, mode."""
+    root = _root(export_root)
+    return [{"path": posixpath.relpath(r["path"], root), "owner": r["owner"], "group": r["group"], "mode": r["mode"]}
+            for r in nfs_volume_paths(volumes, root)]
 
 
 def _by_key(objects, *keys):
@@ -157,7 +211,7 @@ def _by_key(objects, *keys):
     return index
 
 
-def _pv_conflicts(record, pv, nfs_server, storage_class):
+def _pv_conflicts(record, pv, nfs_server):
     name = record["pv"]
     problems = []
     meta = pv.get("metadata") or {}
@@ -183,10 +237,10 @@ def _pv_conflicts(record, pv, nfs_server, storage_class):
                 f"PersistentVolume {name} has NFS path {nfs.get('path')!r}, wanted {record['path']!r} "
                 "(the volume source cannot be changed; check pv_provisioning_nfs_export_root)"
             )
-    if spec.get("storageClassName", "") != storage_class:
+    if spec.get("storageClassName", "") != record["storage_class"]:
         problems.append(
             f"PersistentVolume {name} has storageClassName {spec.get('storageClassName')!r}, "
-            f"pv_provisioning_storage_class_name is {storage_class!r}"
+            f"the volume layout says {record['storage_class']!r} (the storage class of the claims)"
         )
     if spec.get("volumeMode", "Filesystem") != "Filesystem":
         problems.append(f"PersistentVolume {name} has volumeMode {spec.get('volumeMode')!r}, wanted 'Filesystem'")
@@ -199,14 +253,14 @@ def _pv_conflicts(record, pv, nfs_server, storage_class):
     return problems
 
 
-def _pvc_conflicts(record, pvc, storage_class, static):
+def _pvc_conflicts(record, pvc, static):
     where = f"PersistentVolumeClaim {record['namespace']}/{record['pvc']}"
     spec = pvc.get("spec") or {}
     problems = []
-    if spec.get("storageClassName") != storage_class:
+    if spec.get("storageClassName") != record["storage_class"]:
         problems.append(
             f"{where} exists with storageClassName {spec.get('storageClassName')!r}, "
-            f"pv_provisioning_storage_class_name is {storage_class!r} (a claim's class cannot be changed)"
+            f"the volume layout says {record['storage_class']!r} (a claim's class cannot be changed)"
         )
     if static and spec.get("volumeName") and spec.get("volumeName") != record["pv"]:
         problems.append(
@@ -233,7 +287,7 @@ def _pvc_conflicts(record, pvc, storage_class, static):
     return problems
 
 
-def nfs_volume_check(records, pvs=None, pvcs=None, nfs_server="", storage_class_name="", static=True):
+def nfs_volume_check(records, pvs=None, pvcs=None, nfs_server="", static=True):
     """Compare the wanted volumes with what the cluster already holds.
 
     Returns ``conflicts`` (messages about existing objects that cannot be made to match without deleting
@@ -253,7 +307,7 @@ def nfs_volume_check(records, pvs=None, pvcs=None, nfs_server="", storage_class_
             owners.setdefault(what, owner)
         pvc = pvc_index.get((record["namespace"], record["pvc"]))
         if pvc is not None:
-            conflicts.extend(_pvc_conflicts(record, pvc, storage_class_name, static))
+            conflicts.extend(_pvc_conflicts(record, pvc, static))
         if not static:
             continue
         pv = pv_index.get((record["pv"],))
@@ -261,7 +315,7 @@ def nfs_volume_check(records, pvs=None, pvcs=None, nfs_server="", storage_class_
             missing.append(record["pv"])
             continue
         existing.append(record["pv"])
-        problems = _pv_conflicts(record, pv, nfs_server, storage_class_name)
+        problems = _pv_conflicts(record, pv, nfs_server)
         conflicts.extend(problems)
         if problems:
             continue
@@ -274,12 +328,30 @@ def nfs_volume_check(records, pvs=None, pvcs=None, nfs_server="", storage_class_
     return {"conflicts": conflicts, "released": released, "existing_pvs": existing, "missing_pvs": missing}
 
 
+def directories_to_fix(directories, existing, export_root):
+    """The directories (``{path, owner, group, mode}``, relative to ``export_root``) that do not exist yet or have
+    another owner, group or mode than ``existing`` (the ``files`` that ansible.builtin.find returns) shows."""
+    root = posixpath.normpath(str(export_root))
+    found = {posixpath.normpath(str(f.get("path"))): f for f in existing or []}
+    todo = []
+    for entry in directories or []:
+        have = found.get(posixpath.join(root, str(entry["path"]).strip("/")))
+        if (have is None or int(have.get("uid", -1)) != int(entry["owner"])
+                or int(have.get("gid", -1)) != int(entry["group"])
+                or int(str(have.get("mode", "0")), 8) != int(str(entry["mode"]), 8)):
+            todo.append(entry)
+    return todo
+
+
 class FilterModule:
     """kubess.stateful volume filters."""
 
     def filters(self):
         return {
             "nfs_volume_paths": nfs_volume_paths,
+            "nfs_directories": nfs_directories,
+            "volume_layout_problems": volume_layout_problems,
+            "directories_to_fix": directories_to_fix,
             "nfs_volume_check": nfs_volume_check,
             "k8s_quantity": k8s_quantity,
         }

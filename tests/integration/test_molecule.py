@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+import yaml
 
 from conftest import REPO
 
@@ -20,6 +21,14 @@ def test_every_role_has_a_scenario():
     roles = sorted(p.name for p in (REPO / "roles").iterdir() if (p / "tasks" / "main.yml").exists())
     assert set(roles) <= set(SCENARIOS), f"roles without a molecule scenario: {set(roles) - set(SCENARIOS)}"
     assert "default" in SCENARIOS
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_scenario_tests_the_working_tree(scenario):
+    """Molecule's prerun would install a copy of the collection built for Galaxy into ~/.ansible/collections, which
+    shadows the working tree that ANSIBLE_COLLECTIONS_PATH links in: every scenario turns it off."""
+    config = yaml.safe_load((REPO / "molecule" / scenario / "molecule.yml").read_text(encoding="utf-8"))
+    assert config.get("prerun") is False, f"molecule/{scenario}/molecule.yml: set prerun: false"
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

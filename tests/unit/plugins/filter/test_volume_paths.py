@@ -9,13 +9,18 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.kubess.stateful.plugins.filter import volume_paths as vp
 
-ETCD = {"name": "etcd", "namespace": "kubess", "template": "data", "replicas": 3, "size": "1Gi",
-        "access_modes": ["ReadWriteOnce"]}
-CONTENT = {"name": "wordpress-content", "namespace": "kubess", "size": "5Gi", "access_modes": ["ReadWriteMany"]}
+ETCD = {"statefulset": "etcd", "namespace": "kubess", "template": "data", "replicas": 3, "size": "1Gi",
+        "access_modes": ["ReadWriteOnce"], "storage_class": "kubess-nfs", "owner": 65532, "group": 65532,
+        "mode": "0700"}
+CONTENT = {"claim": "wordpress-content", "namespace": "kubess", "size": "5Gi", "access_modes": ["ReadWriteMany"],
+           "storage_class": "kubess-nfs", "owner": 33, "group": 33, "mode": "0770"}
 
 
 def test_filters_are_registered():
-    assert set(vp.FilterModule().filters()) == {"nfs_volume_paths", "nfs_volume_check", "k8s_quantity"}
+    assert set(vp.FilterModule().filters()) == {
+        "nfs_volume_paths", "nfs_directories", "nfs_volume_check", "k8s_quantity", "volume_layout_problems",
+        "directories_to_fix",
+    }
 
 
 @pytest.mark.parametrize(
@@ -49,7 +54,7 @@ def test_quantity_rejects(bad):
 
 
 def test_statefulset_volume_per_ordinal_names_and_paths():
-    records = vp.nfs_volume_paths([ETCD], [CONTENT], "/srv/nfs/kubess")
+    records = vp.nfs_volume_paths([ETCD, CONTENT], "/srv/nfs/kubess")
     assert [(r["pv"], r["pvc"], r["namespace"], r["path"]) for r in records] == [
         ("kubess-data-etcd-0", "data-etcd-0", "kubess", "/srv/nfs/kubess/kubess/data-etcd-0"),
         ("kubess-data-etcd-1", "data-etcd-1", "kubess", "/srv/nfs/kubess/kubess/data-etcd-1"),
@@ -64,17 +69,34 @@ def test_statefulset_volume_per_ordinal_names_and_paths():
 
 
 def test_defaults_template_access_modes_and_root():
-    records = vp.nfs_volume_paths([{"name": "db", "namespace": "ns", "replicas": "2", "size": "1024Mi"}],
-                                  [{"name": "shared", "namespace": "ns", "size": "1Gi"}])
+    records = vp.nfs_volume_paths([{"statefulset": "db", "namespace": "ns", "replicas": "2", "size": "1024Mi"},
+                                   {"claim": "shared", "namespace": "ns", "size": "1Gi"}], storage_class="std")
     assert [r["pvc"] for r in records] == ["data-db-0", "data-db-1", "shared"]
     assert records[0]["path"] == "/srv/nfs/kubess/ns/data-db-0"
     assert records[0]["size"] == "1Gi"
     assert records[0]["access_modes"] == ["ReadWriteOnce"]
     assert records[2]["access_modes"] == ["ReadWriteMany"]
+    assert [r["storage_class"] for r in records] == ["std"] * 3
+    assert [(r["owner"], r["group"], r["mode"]) for r in records] == [(0, 0, "0750")] * 3
+
+
+def test_each_entry_keeps_its_storage_class_and_owner():
+    records = vp.nfs_volume_paths([ETCD, CONTENT], storage_class="other")
+    assert {r["storage_class"] for r in records} == {"kubess-nfs"}
+    assert (records[0]["owner"], records[0]["group"], records[0]["mode"]) == (65532, 65532, "0700")
+    assert (records[3]["owner"], records[3]["group"], records[3]["mode"]) == (33, 33, "0770")
+
+
+def test_nfs_directories_are_relative_with_their_owners():
+    assert vp.nfs_directories([dict(ETCD, replicas=2), CONTENT], "/exports/") == [
+        {"path": "kubess/data-etcd-0", "owner": 65532, "group": 65532, "mode": "0700"},
+        {"path": "kubess/data-etcd-1", "owner": 65532, "group": 65532, "mode": "0700"},
+        {"path": "kubess/wordpress-content", "owner": 33, "group": 33, "mode": "0770"},
+    ]
 
 
 def test_export_root_is_normalised():
-    records = vp.nfs_volume_paths([dict(ETCD, replicas=1)], [], "/exports//kubess/")
+    records = vp.nfs_volume_paths([dict(ETCD, replicas=1)], "/exports//kubess/")
     assert records[0]["path"] == "/exports/kubess/kubess/data-etcd-0"
 
 
@@ -87,33 +109,37 @@ def test_growing_replicas_adds_records_and_keeps_the_first_ones():
 
 def test_nothing_given_gives_nothing():
     assert vp.nfs_volume_paths(None) == []
-    assert vp.nfs_volume_paths([], None) == []
+    assert vp.nfs_volume_paths([]) == []
 
 
 @pytest.mark.parametrize(
-    "statefulsets, shared, root, message",
+    "volumes, root, message",
     [
-        ([{"namespace": "ns", "replicas": 1, "size": "1Gi"}], [], "/r", "statefulsets[0] has no 'name'"),
-        ([dict(ETCD, replicas=0)], [], "/r", "statefulsets[0].replicas must be at least 1"),
-        ([dict(ETCD, replicas=-1)], [], "/r", "statefulsets[0].replicas must be at least 1"),
-        ([dict(ETCD, replicas="three")], [], "/r", "statefulsets[0].replicas must be an integer"),
-        ([dict(ETCD, replicas=True)], [], "/r", "statefulsets[0].replicas must be an integer"),
-        ([dict(ETCD, size="0")], [], "/r", "statefulsets[0].size: '0' is not a positive storage quantity"),
-        ([], [dict(CONTENT, size="0.1Ki")], "/r", "shared_volumes[0].size: '0.1Ki' is not a whole number of bytes"),
-        ([dict(ETCD, access_modes="ReadWriteOnce")], [], "/r", "statefulsets[0].access_modes must be a list"),
-        (["etcd"], [], "/r", "statefulsets[0] must be a dictionary"),
-        ([], [{"name": "x", "size": "1Gi"}], "/r", "shared_volumes[0] has no 'namespace'"),
-        ([ETCD], [], "relative/root", "export root must be an absolute path"),
+        ([{"namespace": "ns", "replicas": 1, "size": "1Gi"}], "/r", "volumes[0] must name either a statefulset or a claim"),
+        ([dict(ETCD, claim="x")], "/r", "volumes[0] must name either a statefulset or a claim"),
+        ([dict(ETCD, replicas=0)], "/r", "volumes[0].replicas must be at least 1"),
+        ([dict(ETCD, replicas=-1)], "/r", "volumes[0].replicas must be at least 1"),
+        ([dict(ETCD, replicas="three")], "/r", "volumes[0].replicas must be an integer"),
+        ([dict(ETCD, replicas=True)], "/r", "volumes[0].replicas must be an integer"),
+        ([dict(ETCD, size="0")], "/r", "volumes[0].size: '0' is not a positive storage quantity"),
+        ([dict(CONTENT, size="0.1Ki")], "/r", "volumes[0].size: '0.1Ki' is not a whole number of bytes"),
+        ([dict(ETCD, access_modes="ReadWriteOnce")], "/r", "volumes[0].access_modes must be a list"),
+        ([dict(ETCD, owner=-1)], "/r", "volumes[0].owner must be a numeric id"),
+        ([dict(ETCD, group="www")], "/r", "volumes[0].group must be a numeric id"),
+        ([dict(ETCD, mode="rwx")], "/r", "volumes[0].mode must be an octal string"),
+        (["etcd"], "/r", "volumes[0] must be a dictionary"),
+        ([{"claim": "x", "size": "1Gi"}], "/r", "volumes[0] has no 'namespace'"),
+        ([ETCD], "relative/root", "export root must be an absolute path"),
     ],
 )
-def test_bad_descriptions_fail_with_the_place(statefulsets, shared, root, message):
+def test_bad_descriptions_fail_with_the_place(volumes, root, message):
     with pytest.raises(AnsibleFilterError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        vp.nfs_volume_paths(statefulsets, shared, root)
+        vp.nfs_volume_paths(volumes, root)
 
 
 # --- nfs_volume_check --------------------------------------------------------------------------------
 
-RECORDS = vp.nfs_volume_paths([dict(ETCD, replicas=2)], [CONTENT])
+RECORDS = vp.nfs_volume_paths([dict(ETCD, replicas=2), CONTENT])
 
 
 def pv_for(record, **changes):
@@ -152,8 +178,8 @@ def pvc_for(record, **spec):
             "spec": base}
 
 
-def check(pvs=(), pvcs=(), server="10.0.0.5", sc="kubess-nfs", static=True, records=None):
-    return vp.nfs_volume_check(RECORDS if records is None else records, list(pvs), list(pvcs), server, sc, static)
+def check(pvs=(), pvcs=(), server="10.0.0.5", static=True, records=None):
+    return vp.nfs_volume_check(RECORDS if records is None else records, list(pvs), list(pvcs), server, static)
 
 
 def test_fresh_cluster_everything_missing():
@@ -181,7 +207,7 @@ def test_mutable_differences_are_no_conflict():
         ({"spec__nfs": {"server": "10.9.9.9", "path": "/srv/nfs/kubess/kubess/data-etcd-0"}}, "points at NFS server '10.9.9.9'"),
         ({"spec__nfs": {"server": "10.0.0.5", "path": "/elsewhere"}}, "has NFS path '/elsewhere'"),
         ({"spec__nfs": None, "spec__hostPath": {"path": "/x"}}, "volume source other than NFS"),
-        ({"spec__storageClassName": "fast"}, "has storageClassName 'fast'"),
+        ({"spec__storageClassName": "fast"}, "has storageClassName 'fast', the volume layout says 'kubess-nfs'"),
         ({"spec__volumeMode": "Block"}, "volumeMode 'Block'"),
         ({"spec__claimRef": {"namespace": "other", "name": "data-etcd-0"}}, "reserved for claim other/data-etcd-0"),
         ({"metadata__labels": {}}, "not managed by kubess.stateful"),
@@ -247,7 +273,7 @@ def test_shared_claim_size_in_another_notation_is_the_same():
 
 
 def test_storageclass_mode_checks_claims_only():
-    records = vp.nfs_volume_paths([dict(ETCD, replicas=1)], [CONTENT])
+    records = vp.nfs_volume_paths([dict(ETCD, replicas=1), CONTENT])
     out = check([pv_for(records[0], spec__storageClassName="other")], [pvc_for(records[1], volumeName="pvc-77")],
                 static=False, records=records)
     assert out == {"conflicts": [], "released": [], "existing_pvs": [], "missing_pvs": []}
@@ -257,8 +283,8 @@ def test_storageclass_mode_checks_claims_only():
 
 
 def test_same_volume_wanted_twice_is_a_conflict():
-    clash = {"name": "data-etcd-0", "namespace": "kubess", "size": "1Gi"}
-    records = vp.nfs_volume_paths([dict(ETCD, replicas=1)], [clash])
+    clash = {"claim": "data-etcd-0", "namespace": "kubess", "size": "1Gi"}
+    records = vp.nfs_volume_paths([dict(ETCD, replicas=1), clash], storage_class="kubess-nfs")
     out = check(records=records)
     assert any("PersistentVolume kubess-data-etcd-0 is wanted twice" in c for c in out["conflicts"])
     assert any("PersistentVolumeClaim kubess/data-etcd-0 is wanted twice" in c for c in out["conflicts"])
@@ -269,3 +295,40 @@ def test_inputs_are_not_modified():
     before = copy.deepcopy(pvs)
     check(pvs)
     assert pvs == before
+
+
+# --- volume_layout_problems, directories_to_fix ----------------------------------------------------------
+
+
+def test_layout_problems_name_the_entry_and_the_field():
+    problems = vp.volume_layout_problems([
+        ETCD,
+        dict(ETCD, statefulset="Etcd_1"),
+        dict(CONTENT, namespace="Bad_NS"),
+        dict(ETCD, replicas=0),
+        {"statefulset": "db", "namespace": "ns", "replicas": 1, "size": "1Gi"},
+    ])
+    assert problems == [
+        "entry 1 (StatefulSet Etcd_1): statefulset must be a DNS-1123 label of at most 52 characters (lower-case "
+        "letters, digits and '-', starting and ending with a letter or digit)",
+        "entry 2 (claim wordpress-content): namespace must be a DNS-1123 label of at most 63 characters (lower-case "
+        "letters, digits and '-', starting and ending with a letter or digit)",
+        "entry 3 (StatefulSet etcd): replicas must be at least 1, got 0",
+        "entry 4 (StatefulSet db): storage_class must be set: a static PersistentVolume meets its claim through it",
+    ]
+    assert vp.volume_layout_problems([{"statefulset": "db", "namespace": "ns", "replicas": 1, "size": "1Gi"}],
+                                     "", static=False) == []
+    assert vp.volume_layout_problems("etcd") == ["must be a list of volumes, got str"]
+
+
+def test_directories_to_fix_are_the_missing_and_the_different_ones():
+    wanted = vp.nfs_directories([dict(ETCD, replicas=3)], "/exports")
+    existing = [
+        {"path": "/exports/kubess/data-etcd-0", "uid": 65532, "gid": 65532, "mode": "0700"},
+        {"path": "/exports/kubess/data-etcd-1", "uid": 0, "gid": 65532, "mode": "0700"},
+        {"path": "/exports/kubess/data-etcd-2/", "uid": 65532, "gid": 65532, "mode": "0755"},
+    ]
+    assert [d["path"] for d in vp.directories_to_fix(wanted, existing, "/exports/")] == [
+        "kubess/data-etcd-1", "kubess/data-etcd-2"]
+    assert vp.directories_to_fix(wanted, existing[:1], "/exports") == wanted[1:]
+    assert vp.directories_to_fix(wanted, [dict(e, uid=65532, mode="0700") for e in existing], "/exports") == []
