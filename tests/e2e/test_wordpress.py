@@ -66,9 +66,9 @@ def test_installer_completed_and_a_post_is_read_back(site):
                                                     "post_status": "publish"})
     assert int(post_id) > 0
     # Every pod serves the same database: whichever answers, the front page lists the post.
-    for _ in range(5):
+    for attempt in range(5):
         status, page = fetch(f"{url}/")
-        assert status == 200 and title in page
+        assert status == 200 and title in page, f"request {attempt + 1} of 5"
 
 
 def test_the_autoscaler_reads_a_real_cpu_utilisation(stack):
@@ -92,7 +92,7 @@ def test_the_autoscaler_scales_up_under_load(stack, site):
         while not stop.is_set():
             fetch(f"{url}/?s={uuid.uuid4().hex}", timeout=10)
 
-    workers = [threading.Thread(target=load, daemon=True) for _ in range(8)]
+    workers = [threading.Thread(target=load, daemon=True) for _worker in range(8)]
     for worker in workers:
         worker.start()
     try:
