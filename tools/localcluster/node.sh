@@ -320,6 +320,14 @@ registerWithTaints:
 # Nothing can be pulled again: never collect images by disk use (they are also pinned).
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
+# This machine's disk is shared with its builds: the default thresholds (percentages of the whole disk) would taint
+# the node with disk-pressure while gigabytes are free. Absolute floors instead.
+evictionHard:
+  memory.available: 100Mi
+  nodefs.available: 2Gi
+  nodefs.inodesFree: 5%
+  imagefs.available: 2Gi
+  imagefs.inodesFree: 5%
 serializeImagePulls: false
 maxPods: 110
 podCIDR: $POD_CIDR
