@@ -208,6 +208,24 @@ def test_unwritable_wp_content_volume_fails_before_copying(root):
     assert sorted(p.name for p in path.iterdir()) == ["wp-content"]
 
 
+def test_web_pod_with_a_filled_docroot_writes_nothing_to_the_shared_content(root):
+    """The wordpress role's pods: an init container runs docker-ensure-installed.sh in the pod's own document root
+    (an emptyDir, without the shared volume); then the web container's entrypoint, with wp-content mounted over it
+    (here read-only: any write would fail), finds WordPress in place and writes nothing."""
+    inside, path = docroot(root, "pod", owner=(33, 33))
+    init = run(root, [ENSURE, "true"], cwd=inside, user="33:33", env={"WORDPRESS_TABLE_PREFIX": "wp_"})
+    assert init.returncode == 0, init.stderr
+    assert (path / "wp-config.php").is_file()
+    shared = path / "wp-content"
+    before = {p: p.stat().st_mtime_ns for p in shared.rglob("*")}
+    env = {"WORDPRESS_DB_HOST": "db:3306", "WORDPRESS_DB_PASSWORD": "s3cret", "WORDPRESS_TABLE_PREFIX": "wp_"}
+    web = run(root, [ENTRYPOINT, "apache2", "-v"], cwd=inside, user="33:33", env=env,
+              read_only=(f"{inside}/wp-content",))
+    assert web.returncode == 0, web.stderr
+    assert "copying" not in web.stderr and "writing it" not in web.stderr
+    assert {p: p.stat().st_mtime_ns for p in shared.rglob("*")} == before
+
+
 def test_other_commands_start_without_installing(root):
     inside, path = docroot(root, "other")
     result = run(root, [ENTRYPOINT, "sh", "-c", "echo ran: $0", "here"], cwd=inside, env={"WORDPRESS_DB_HOST": "db"})
