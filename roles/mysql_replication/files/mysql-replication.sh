@@ -208,6 +208,11 @@ START REPLICA;
 EOF
 }
 
+# The one row of the last clone operation of the server asked: state, error number, error message.
+sql_clone_status() {
+  echo 'SELECT STATE, ERROR_NO, ERROR_MESSAGE FROM performance_schema.clone_status;'
+}
+
 print_sql() {
   case ${1:-} in
     bootstrap)
@@ -314,14 +319,20 @@ bootstrap_primary() {
   stop_temp_server "$KUBESS_ROOT_PASSWORD"
 }
 
+# A clone into a DATA DIRECTORY copies InnoDB's files (mysql.ibd holds the data dictionary); the schema
+# directories appear at the first start. The scratch server's clone_status says whether it completed.
 clone_previous_ordinal() {
   require_password KUBESS_ROOT_PASSWORD KUBESS_REPLICATION_PASSWORD KUBESS_CLONE_PASSWORD
   log "cloning $CLONE_SOURCE into $DATADIR"
   mysqld --initialize-insecure --datadir="$SCRATCH"
   start_temp_server "$SCRATCH"
   SHOW_PASSWORDS=1 sql_clone | run_sql "$INIT_SOCKET" ""
+  local state error message
+  IFS=$'\t' read -r state error message < <(sql_clone_status | run_sql "$INIT_SOCKET" "") || true
   stop_temp_server ""
-  [[ -d $DATADIR/mysql ]] || die "the clone from $CLONE_SOURCE left no data directory at $DATADIR"
+  [[ $state == Completed ]] \
+    || die "the clone from $CLONE_SOURCE did not complete (state '$state', error $error: $message)"
+  [[ -f $DATADIR/mysql.ibd ]] || die "the clone from $CLONE_SOURCE left no data dictionary ($DATADIR/mysql.ibd)"
   rm -rf "$SCRATCH"
   log "configuring replication from $REPLICATION_SOURCE (GTID auto-positioning)"
   start_temp_server "$DATADIR"

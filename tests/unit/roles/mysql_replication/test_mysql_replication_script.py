@@ -91,6 +91,11 @@ class Pod:
             check=False,
         )
 
+    def serve(self) -> None:
+        """A server running behind the pod's socket, as the stand-in mysqld leaves it."""
+        state = {"datadir": str(self.volume / "data"), "skip_networking": False, "clone": None}
+        Path(self.env["KUBESS_SOCKET"]).write_text(json.dumps(state), encoding="utf-8")
+
     def calls(self) -> list[dict]:
         log = Path(self.env["STUB_LOG"])
         if not log.exists():
@@ -344,8 +349,8 @@ def test_init_replica_clones_previous_ordinal_then_configures_replication(pod):
     ]
     assert steps == [("initialize", str(scratch)), ("server", str(scratch)), ("server", str(datadir))]
     sql_calls = [c for c in calls if c["prog"] == "mysql"]
-    assert len(sql_calls) == 2
-    clone, replication = ({**c, "stdin": flat(c["stdin"])} for c in sql_calls)
+    assert len(sql_calls) == 3
+    clone, clone_status, replication = ({**c, "stdin": flat(c["stdin"])} for c in sql_calls)
     donor = fqdn("mysql-1")
     assert (
         f"CLONE INSTANCE FROM 'clone'@'{donor}':3306 IDENTIFIED BY {sql_literal(PASSWORDS['KUBESS_CLONE_PASSWORD'])}"
@@ -354,6 +359,8 @@ def test_init_replica_clones_previous_ordinal_then_configures_replication(pod):
     assert f"DATA DIRECTORY = '{datadir}'" in clone["stdin"]
     assert f"clone_valid_donor_list = '{donor}:3306'" in clone["stdin"]
     assert clone["password"] == "", "the scratch server's root has no password yet"
+    assert "performance_schema.clone_status" in clone_status["stdin"], "the scratch server says whether the clone completed"
+    assert f"--socket={pod.env['KUBESS_INIT_SOCKET']}" in clone_status["argv"]
     assert f"SOURCE_HOST = '{fqdn('mysql-0')}'" in replication["stdin"]
     assert f"SOURCE_PASSWORD = {sql_literal(PASSWORDS['KUBESS_REPLICATION_PASSWORD'])}" in replication["stdin"]
     assert "SOURCE_AUTO_POSITION = 1" in replication["stdin"]
@@ -363,6 +370,9 @@ def test_init_replica_clones_previous_ordinal_then_configures_replication(pod):
     shutdowns = [c for c in calls if c["prog"] == "mysqladmin" and "shutdown" in c["argv"]]
     assert len(shutdowns) == 2
     assert not scratch.exists()
+    # What the clone copied (the data dictionary), finished by the first start (#clone gone, schema directory).
+    assert (datadir / "mysql.ibd").is_file()
+    assert not (datadir / "#clone").exists()
     assert (datadir / "mysql").is_dir()
     assert (pod.volume / ".kubess-init-done").read_text(encoding="utf-8") == "role=replica\nserver_id=102\n"
     assert not (pod.volume / ".kubess-init-started").exists()
@@ -474,7 +484,7 @@ def replica_status(io: str, sql: str) -> str:
     ],
 )
 def test_replica_ready_needs_both_replication_threads(pod, io, sql, ready):
-    Path(pod.env["KUBESS_SOCKET"]).touch()
+    pod.serve()
     status = pod.root / "status.txt"
     status.write_text(replica_status(io, sql), encoding="utf-8")
     result = pod.run("ready", HOSTNAME="mysql-1", STUB_REPLICA_STATUS=str(status))
@@ -489,7 +499,7 @@ def test_replica_ready_needs_both_replication_threads(pod, io, sql, ready):
 
 
 def test_replica_without_replication_is_not_ready(pod):
-    Path(pod.env["KUBESS_SOCKET"]).touch()
+    pod.serve()
     result = pod.run("ready", HOSTNAME="mysql-3")
     assert result.returncode == 1
     assert "replication is not configured" in result.stdout
@@ -503,7 +513,7 @@ def test_not_ready_when_the_server_does_not_answer(pod, hostname):
 
 
 def test_primary_ready_when_it_answers_a_query(pod):
-    Path(pod.env["KUBESS_SOCKET"]).touch()
+    pod.serve()
     assert pod.run("ready", HOSTNAME="mysql-0").returncode == 0
     assert pod.run("ready", HOSTNAME="mysql-0", STUB_MYSQL_FAIL="1").returncode == 1
     assert [c["stdin"] for c in pod.calls() if c["prog"] == "mysql"] == ["SELECT 1;\n"] * 2
@@ -512,6 +522,6 @@ def test_primary_ready_when_it_answers_a_query(pod):
 
 def test_alive_pings_the_server(pod):
     assert pod.run("alive", HOSTNAME="mysql-1").returncode == 1
-    Path(pod.env["KUBESS_SOCKET"]).touch()
+    pod.serve()
     assert pod.run("alive", HOSTNAME="mysql-1").returncode == 0
     assert_no_password_on_a_command_line(pod.calls())
