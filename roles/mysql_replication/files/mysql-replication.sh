@@ -257,9 +257,13 @@ client_options() {
   printf '[client]\nuser=root\npassword="%s"\n' "$p"
 }
 
-# run_sql SOCKET PASSWORD: run the SQL on stdin as root through SOCKET.
+# run_sql SOCKET PASSWORD [CLIENT_OPTION...]: run the SQL on stdin as root through SOCKET; rows as
+# tab-separated values without column names unless the options say otherwise.
 run_sql() {
-  mysql --defaults-extra-file=<(client_options "$2") --protocol=socket --socket="$1" --batch --skip-column-names
+  local socket=$1 pw=$2
+  shift 2
+  mysql --defaults-extra-file=<(client_options "$pw") --protocol=socket --socket="$socket" --batch \
+    "${@:---skip-column-names}"
 }
 
 # admin SOCKET PASSWORD ARGS...: mysqladmin as root through SOCKET.
@@ -369,18 +373,20 @@ init() {
 
 # --- probes -------------------------------------------------------------------------------------------
 
-# replica_threads_running: read SHOW REPLICA STATUS\G output on stdin; succeed when both threads run.
+# replica_threads_running: read the vertical (column names on) SHOW REPLICA STATUS output on stdin;
+# succeed when both replication threads run. The first line of each name counts.
 replica_threads_running() {
-  local key value io='' sql=''
+  local key value io='' sql='' seen_io='' seen_sql=''
   while IFS=: read -r key value; do
     key=${key//[[:space:]]/}
     value=${value#"${value%%[![:space:]]*}"}
-    case $key in
-      Replica_IO_Running) io=$value ;;
-      Replica_SQL_Running) sql=$value ;;
-    esac
+    if [[ $key == Replica_IO_Running && -z $seen_io ]]; then
+      io=$value seen_io=1
+    elif [[ $key == Replica_SQL_Running && -z $seen_sql ]]; then
+      sql=$value seen_sql=1
+    fi
   done
-  if [[ -z $io && -z $sql ]]; then
+  if [[ -z $seen_io && -z $seen_sql ]]; then
     echo "not ready: replication is not configured"
     return 1
   fi
@@ -404,7 +410,7 @@ ready() {
     }
   else
     local status
-    status=$(printf 'SHOW REPLICA STATUS\\G\n' | run_sql "$SOCKET" "$KUBESS_ROOT_PASSWORD") || {
+    status=$(echo 'SHOW REPLICA STATUS;' | run_sql "$SOCKET" "$KUBESS_ROOT_PASSWORD" --vertical) || {
       echo "not ready: the replica does not answer queries"
       return 1
     }

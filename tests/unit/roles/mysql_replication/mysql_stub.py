@@ -18,9 +18,14 @@ programs wherever the script depends on them:
   existing D and copies InnoDB's files only, as the clone plugin does: ``#clone``, ``mysql.ibd``,
   ``ibdata1``, the undo tablespaces, ``sys/sys_config.ibd``, and no ``mysql`` schema directory (or it
   fails when $STUB_CLONE_FAIL is set); ``performance_schema.clone_status`` then holds its one row.
-  ``SHOW REPLICA STATUS`` prints $STUB_REPLICA_STATUS (a file); ``SELECT 1`` prints 1.
-  $STUB_MYSQL_FAIL makes every query fail.
-- Rows are printed tab-separated, without column names.
+  ``SHOW REPLICA STATUS`` returns the row in $STUB_REPLICA_STATUS (a JSON object, field -> value, in the
+  server's column order), or no row. ``SELECT 1`` and ``SELECT @@global.skip_networking`` answer as a
+  server would. $STUB_MYSQL_FAIL makes every query fail.
+- The client prints results as the real one does in batch mode: tab-separated rows after a line of column
+  names, the names left out with ``-N``/``--skip-column-names``; a statement ended by ``\\G`` (or every
+  statement with ``-E``/``--vertical``) prints each row as "*** N. row ***" and one line per column,
+  "Name: value" with the names right-aligned, or the bare value when column names are off. An empty
+  result prints nothing.
 """
 
 from __future__ import annotations
@@ -155,6 +160,11 @@ def query(sock: Path, statement: str) -> tuple[list[str], list[list[str]]]:
         return [], []
     if re.fullmatch(r"SELECT STATE, ERROR_NO, ERROR_MESSAGE FROM performance_schema\.clone_status", statement):
         return ["STATE", "ERROR_NO", "ERROR_MESSAGE"], [state["clone"]] if state["clone"] else []
+    if statement == "SHOW REPLICA STATUS":
+        if not os.environ.get("STUB_REPLICA_STATUS"):
+            return [], []
+        fields = json.loads(Path(os.environ["STUB_REPLICA_STATUS"]).read_text(encoding="utf-8"))
+        return list(fields), [list(fields.values())]
     if statement == "SELECT 1":
         return ["1"], [["1"]]
     if statement == "SELECT @@global.skip_networking":
@@ -195,9 +205,7 @@ def main() -> int:
     if os.environ.get("STUB_MYSQL_FAIL"):
         print("ERROR 1045 (28000): Access denied for user 'root'@'localhost'", file=sys.stderr)
         return 1
-    if "SHOW REPLICA STATUS" in stdin and os.environ.get("STUB_REPLICA_STATUS"):
-        sys.stdout.write(Path(os.environ["STUB_REPLICA_STATUS"]).read_text(encoding="utf-8"))
-    names, vertical = False, False
+    names, vertical = client_settings(argv)
     for statement, ends_in_g in statements(stdin):
         try:
             columns, rows = query(Path(socket), statement)

@@ -460,17 +460,19 @@ def test_init_requires_the_passwords_it_uses(pod, hostname, missing):
 # --- probes --------------------------------------------------------------------------------------------
 
 
-def replica_status(io: str, sql: str) -> str:
-    return (
-        "*************************** 1. row ***************************\n"
-        "             Replica_IO_State: Waiting for source to send event\n"
-        f"                  Source_Host: {fqdn('mysql-0')}\n"
-        "                  Source_Port: 3306\n"
-        f"           Replica_IO_Running: {io}\n"
-        f"          Replica_SQL_Running: {sql}\n"
-        "        Seconds_Behind_Source: 0\n"
-        "                Auto_Position: 1\n"
-    )
+def replica_status(io: str, sql: str) -> dict[str, str]:
+    """A row of MySQL 8.4's SHOW REPLICA STATUS (some of its columns, in the server's order)."""
+    return {
+        "Replica_IO_State": "Waiting for source to send event",
+        "Source_Host": fqdn("mysql-0"),
+        "Source_Port": "3306",
+        "Replica_IO_Running": io,
+        "Replica_SQL_Running": sql,
+        "Last_Error": "",
+        "Seconds_Behind_Source": "0",
+        "Executed_Gtid_Set": "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5",
+        "Auto_Position": "1",
+    }
 
 
 @pytest.mark.parametrize(
@@ -486,16 +488,28 @@ def replica_status(io: str, sql: str) -> str:
 def test_replica_ready_needs_both_replication_threads(pod, io, sql, ready):
     pod.serve()
     status = pod.root / "status.txt"
-    status.write_text(replica_status(io, sql), encoding="utf-8")
+    status.write_text(json.dumps(replica_status(io, sql)), encoding="utf-8")
     result = pod.run("ready", HOSTNAME="mysql-1", STUB_REPLICA_STATUS=str(status))
     assert (result.returncode == 0) is ready, result.stdout
     if not ready:
         assert f"Replica_IO_Running={io} Replica_SQL_Running={sql}" in result.stdout
     (query,) = (c for c in pod.calls() if c["prog"] == "mysql")
-    assert query["stdin"].strip() == "SHOW REPLICA STATUS\\G"
+    assert query["stdin"].strip().startswith("SHOW REPLICA STATUS")
+    assert not {"-N", "--skip-column-names"} & set(query["argv"]), "vertical rows name their fields only with column names"
     assert query["password"] == PASSWORDS["KUBESS_ROOT_PASSWORD"]
     assert f"--socket={pod.env['KUBESS_SOCKET']}" in query["argv"]
     assert_no_password_on_a_command_line(pod.calls())
+
+
+def test_replica_status_text_in_an_error_message_does_not_count(pod):
+    pod.serve()
+    row = replica_status("No", "Yes")
+    row["Last_Error"] = "Error reading relay log\nReplica_IO_Running: Yes"
+    status = pod.root / "status.txt"
+    status.write_text(json.dumps(row), encoding="utf-8")
+    result = pod.run("ready", HOSTNAME="mysql-1", STUB_REPLICA_STATUS=str(status))
+    assert result.returncode == 1
+    assert "Replica_IO_Running=No Replica_SQL_Running=Yes" in result.stdout
 
 
 def test_replica_without_replication_is_not_ready(pod):
