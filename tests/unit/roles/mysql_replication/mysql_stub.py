@@ -12,7 +12,7 @@ programs wherever the script depends on them:
   server stops: "Data Dictionary initialization failed"). On a cloned directory it finishes the clone as
   the real first start does: ``#clone`` goes, the schema directory ``mysql`` appears. It creates S, which
   holds its state (data directory, skip-networking, the last clone), and runs until S is removed or it
-  gets SIGTERM.
+  gets SIGTERM. With $STUB_SERVER_MUTE it never gets as far as the socket.
 - ``mysqladmin ping`` succeeds while the socket exists; ``mysqladmin shutdown`` removes it.
 - ``mysql`` fails when the socket does not exist. ``CLONE INSTANCE ... DATA DIRECTORY = 'D'`` refuses an
   existing D and copies InnoDB's files only, as the clone plugin does: ``#clone``, ``mysql.ibd``,
@@ -133,6 +133,8 @@ def server(argv: list[str]) -> int:
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, terminate)
+    if os.environ.get("STUB_SERVER_MUTE"):  # a server still starting: no socket yet
+        signal.pause()
     state = {"datadir": str(datadir), "skip_networking": "--skip-networking" in argv, "clone": None}
     sock.write_text(json.dumps(state), encoding="utf-8")
     deadline = time.monotonic() + 60
