@@ -27,7 +27,7 @@ export PATH := $(BIN):$(K8S_BIN):$(PATH)
 export ANSIBLE_CONFIG := $(REPO)/ansible.cfg
 
 .PHONY: help setup venv collection-link apt-deps cluster-build cluster-up cluster-down cluster-status \
-	node-build node-up node-down node-status node-tests \
+	node-build node-up node-down node-status node-tests e2e e2e-down \
 	demo demo-down test unit sanity lint integration molecule bench build docs clean
 
 help:
@@ -89,6 +89,16 @@ node-status:
 
 node-tests: node-build
 	cd $(COLL_LINK) && $(BIN)/python -m pytest -q tests/node $(PYTEST_ARGS)
+
+# The whole stack in real containers on the real node (tests/e2e): the site playbook with inventories/e2e, then checks
+# from inside the pods and through the Services, faults, and a second run. The stack stays up; e2e-down stops it all.
+e2e: node-up
+	cd $(COLL_LINK) && $(BIN)/python -m pytest -q tests/e2e $(PYTEST_ARGS)
+
+e2e-down: venv collection-link
+	$(BIN)/ansible -i inventories/e2e/hosts.yml nfs_servers -m ansible.builtin.include_role \
+	  -a "name=kubess.stateful.nfs_server tasks_from=stop"
+	tools/localcluster/cluster.sh down
 
 unit: venv collection-link
 	cd $(COLL_LINK) && $(BIN)/python -m pytest -q tests/unit

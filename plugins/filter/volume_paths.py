@@ -328,14 +328,29 @@ def nfs_volume_check(records, pvs=None, pvcs=None, nfs_server="", static=True):
     return {"conflicts": conflicts, "released": released, "existing_pvs": existing, "missing_pvs": missing}
 
 
-def directories_to_fix(directories, existing, export_root):
+def directories_to_fix(directories, existing, export_root, parent_owner=0, parent_group=0, parent_mode="0755"):
     """The directories (``{path, owner, group, mode}``, relative to ``export_root``) that do not exist yet or have
-    another owner, group or mode than ``existing`` (the ``files`` that ansible.builtin.find returns) shows."""
+    another owner, group or mode than ``existing`` (the ``files`` that ansible.builtin.find returns) shows.
+
+    A volume's directory may sit below others (``<namespace>/<claim>``): those parents come first, owned by
+    ``parent_owner``/``parent_group`` with ``parent_mode``, which must let every workload's uid and the anonymous uid
+    of a root-squashed mount traverse them (the mount itself looks the path up as that user). Left to the file module,
+    a parent would get the owner and mode of the first volume made below it, and shut the others out."""
     root = posixpath.normpath(str(export_root))
     found = {posixpath.normpath(str(f.get("path"))): f for f in existing or []}
+    volumes = [dict(entry, path=str(entry["path"]).strip("/")) for entry in directories or []]
+    own = {entry["path"] for entry in volumes}
+    parents = []
+    for entry in volumes:
+        parts = entry["path"].split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            path = "/".join(parts[:depth])
+            if path not in own and path not in [p["path"] for p in parents]:
+                parents.append({"path": path, "owner": int(parent_owner), "group": int(parent_group),
+                                "mode": str(parent_mode)})
     todo = []
-    for entry in directories or []:
-        have = found.get(posixpath.join(root, str(entry["path"]).strip("/")))
+    for entry in parents + volumes:
+        have = found.get(posixpath.join(root, entry["path"]))
         if (have is None or int(have.get("uid", -1)) != int(entry["owner"])
                 or int(have.get("gid", -1)) != int(entry["group"])
                 or int(str(have.get("mode", "0")), 8) != int(str(entry["mode"]), 8)):

@@ -29,6 +29,7 @@ DEADLINE = 30.0
 # snippets run as unprivileged users: the system interpreter, which they can execute
 USER_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
 
+
 def wait_for(what: str, cond, deadline: float = DEADLINE):
     """Polls cond() until it returns a true value, or fails after the deadline."""
     end = time.monotonic() + deadline

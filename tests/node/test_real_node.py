@@ -111,8 +111,9 @@ def test_image_runs_on_the_real_node(node, namespace, image):
     container = {"name": "main", "image": node.images[image], "command": command}
     if image == "coredns":
         # Its binary carries a file capability (as the official image's does): exec needs it in the bounding set.
-        container["securityContext"] = {"allowPrivilegeEscalation": False,
-                                         "capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]}}
+        container["securityContext"] = {
+            "allowPrivilegeEscalation": False, "capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]},
+        }
     spec = node.pod_spec([container], restartPolicy="Never")
     node.cluster.apply(manifest(pod("run", spec)), namespace)
     done = wait_pod(node, namespace, "run", "Succeeded",

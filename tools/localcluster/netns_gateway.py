@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """TCP gateway from a network namespace to services on this machine's loopback.
 
 The real node of the local cluster lives in its own network namespace. The control plane and the NFS server

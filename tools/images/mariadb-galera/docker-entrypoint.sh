@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Entrypoint of kubess.local/mariadb-galera: the start-up contract of the official mariadb:10.11
 # image (Docker Hub's library/mariadb, built from MariaDB/mariadb-docker), on Debian's MariaDB and
 # Galera packages. contract.yaml in tools/images/mariadb-galera states every fact; in short:

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # healthcheck.sh of kubess.local/mariadb-galera: the health tests of the official mariadb image's
 # /usr/local/bin/healthcheck.sh, with its options, for probes written against that image.
 #

@@ -328,7 +328,23 @@ def test_directories_to_fix_are_the_missing_and_the_different_ones():
         {"path": "/exports/kubess/data-etcd-1", "uid": 0, "gid": 65532, "mode": "0700"},
         {"path": "/exports/kubess/data-etcd-2/", "uid": 65532, "gid": 65532, "mode": "0755"},
     ]
-    assert [d["path"] for d in vp.directories_to_fix(wanted, existing, "/exports/")] == [
+    parent = {"path": "/exports/kubess", "uid": 0, "gid": 0, "mode": "0755"}
+    assert [d["path"] for d in vp.directories_to_fix(wanted, existing + [parent], "/exports/")] == [
         "kubess/data-etcd-1", "kubess/data-etcd-2"]
-    assert vp.directories_to_fix(wanted, existing[:1], "/exports") == wanted[1:]
-    assert vp.directories_to_fix(wanted, [dict(e, uid=65532, mode="0700") for e in existing], "/exports") == []
+    assert vp.directories_to_fix(wanted, existing[:1] + [parent], "/exports") == wanted[1:]
+    assert vp.directories_to_fix(wanted, [dict(e, uid=65532, mode="0700") for e in existing] + [parent],
+                                 "/exports") == []
+
+
+def test_parent_directories_come_first_traversable_by_every_uid():
+    """A parent shared by volumes of several owners belongs to the export root's owner, mode 0755: were it made with
+    the first volume's owner and mode (0700), the other workloads and a root-squashed mount could not look up their
+    own directory below it."""
+    wanted = vp.nfs_directories([dict(ETCD, replicas=1), CONTENT], "/exports")
+    todo = vp.directories_to_fix(wanted, [], "/exports")
+    assert todo[0] == {"path": "kubess", "owner": 0, "group": 0, "mode": "0755"}
+    assert [d["path"] for d in todo[1:]] == [d["path"] for d in wanted]
+    # A parent an earlier run left with a volume's owner and mode is set right.
+    shut = [{"path": "/exports/kubess", "uid": 65532, "gid": 65532, "mode": "0700"}]
+    assert vp.directories_to_fix(wanted, shut, "/exports", 1, 2, "0711")[0] == {
+        "path": "kubess", "owner": 1, "group": 2, "mode": "0711"}
