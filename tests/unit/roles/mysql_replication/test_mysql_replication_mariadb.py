@@ -21,7 +21,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -71,8 +70,9 @@ SECRET = {
 }
 
 
-def pod_environment(hostname: str, secret: dict[str, str] = SECRET) -> dict[str, str]:
+def pod_environment(hostname: str, secret: dict[str, str] | None = None) -> dict[str, str]:
     """The environment the role gives a pod: mysql_replication__env and the flavour's image settings."""
+    secret = SECRET if secret is None else secret
     variables = {**VARS["mysql_replication__env"], **VARS["mysql_replication__image_init_env"]["mariadb"]}
     env = {**RUNTIME_ENV, "HOSTNAME": hostname}
     for name, value in variables.items():
@@ -96,7 +96,7 @@ def address(ordinal: int) -> str:
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory) -> Path:
-    ((_ref, archive),) = print_images("mariadb-galera").values()
+    _ref, archive = print_images("mariadb-galera")["mariadb-galera"]
     if not archive.is_file():
         built = subprocess.run([str(BUILD), "mariadb-galera"], capture_output=True, text=True, check=False)
         assert built.returncode == 0, f"tools/images/build.sh mariadb-galera failed:\n{built.stderr[-6000:]}"
@@ -121,7 +121,7 @@ POD_DIRECTORIES = {
 class Pod:
     """One ordinal: its volumes, its environment, and its containers once started."""
 
-    def __init__(self, root: Path, base: Path, ordinal: int, secret: dict[str, str] = SECRET):
+    def __init__(self, root: Path, base: Path, ordinal: int, secret: dict[str, str] | None = None):
         self.root = root
         self.ordinal = ordinal
         self.hostname = f"mysql-{ordinal}"
@@ -205,7 +205,7 @@ def wait_until(what: str, check, timeout: float = 120):
 def pods(root, tmp_path_factory):
     made: list[Pod] = []
 
-    def make(ordinal: int, secret: dict[str, str] = SECRET) -> Pod:
+    def make(ordinal: int, secret: dict[str, str] | None = None) -> Pod:
         pod = Pod(root, tmp_path_factory.mktemp(f"mysql-{ordinal}"), ordinal, secret)
         made.append(pod)
         return pod
@@ -318,7 +318,7 @@ def test_a_replica_is_seeded_by_a_backup_streamed_from_the_primary_and_replicate
 def vertical_fields(output: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     for line in output.splitlines()[1:]:
-        name, _, value = line.partition(":")
+        name, _sep, value = line.partition(":")
         fields.setdefault(name.strip(), value.strip())
     return fields
 
@@ -343,8 +343,8 @@ def test_a_replica_of_a_replica_is_seeded_from_the_previous_ordinal(primary, rep
     assert f"receiving a backup of {fqdn(1)}" in second.init_result.stderr
     assert "streaming a backup" in replica.sidecar.output, "seeded from ordinal 1, not from the primary"
     assert primary.sidecar.output.count("streaming a backup") == 1
-    assert seed_gtid(second) == replica.gtid_before_2 == primary.sql("SELECT @@gtid_binlog_pos",
-                                                                      "--skip-column-names").strip()
+    primary_gtid = primary.sql("SELECT @@gtid_binlog_pos", "--skip-column-names").strip()
+    assert seed_gtid(second) == replica.gtid_before_2 == primary_gtid
     assert rows(second) == ["before ordinal 1", "after ordinal 1"]
     primary.sql("INSERT INTO shop.orders VALUES (3, 'after ordinal 2')")
     for pod in (replica, second):

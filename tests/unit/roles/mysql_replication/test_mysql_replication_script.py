@@ -446,7 +446,7 @@ def test_init_ends_on_sigterm_without_leaving_a_server(pod):
             assert script.poll() is None and time.monotonic() < deadline, script.communicate()
             time.sleep(0.05)  # polling interval of a wait with a deadline
         script.send_signal(signal.SIGTERM)
-        _, stderr = script.communicate(timeout=10)
+        _stdout, stderr = script.communicate(timeout=10)
     finally:
         script.kill()
     assert script.returncode == 143
