@@ -1,48 +1,74 @@
 #!/usr/bin/env bash
-# mysql-replication.sh: identity, initialisation and health of one pod of a MySQL primary/replica StatefulSet.
+# mysql-replication.sh: identity, initialisation, seeding and health of one pod of a MySQL or MariaDB
+# primary/replica StatefulSet.
 #
 # The pod's identity comes from its hostname, <set>-<ordinal>: ordinal 0 is the primary, every other
-# ordinal is a replica that is seeded with the clone plugin from the PREVIOUS ordinal (<set>-<n-1>) and
-# then replicates from ordinal 0 with GTID auto-positioning.
+# ordinal is a replica that is seeded from the PREVIOUS ordinal (<set>-<n-1>) and then replicates from
+# ordinal 0 with GTID. Two flavours (KUBESS_FLAVOR):
+#   mysql    the official mysql image: this script initialises ordinal 0; a replica clones ordinal n-1
+#            with the clone plugin, then replicates with GTID auto-positioning.
+#   mariadb  the official mariadb image (or one with its contract): the image's entrypoint initialises
+#            ordinal 0 (MARIADB_* settings) and runs `initialised` last; a replica receives a backup of
+#            ordinal n-1 (mariabackup --backup --stream=xbstream, served by its backup sidecar), prepares
+#            it, then replicates with MariaDB GTID from the backup's position (master_use_gtid=slave_pos).
 #
 # Usage: mysql-replication.sh COMMAND [ARG]
-#   identity     print this pod's identity as key=value lines (no server needed)
-#   mycnf        print the my.cnf fragment of this pod (no server needed)
-#   sql STEP     print the SQL of STEP (bootstrap, clone or replication), passwords masked (no server needed)
-#   plan         identity, my.cnf fragment and every SQL step this pod would run, passwords masked
-#   init         init container: write the my.cnf fragment; on a new volume initialise the data directory
-#                (ordinal 0: users and application database; others: clone, then replication from ordinal 0)
-#   ready        readiness probe: the primary answers a query; a replica has Replica_IO_Running and
-#                Replica_SQL_Running = Yes
-#   alive        liveness probe: mysqld answers a ping
+#   identity      print this pod's identity as key=value lines (no server needed)
+#   mycnf         print the my.cnf fragment of this pod (no server needed)
+#   sql STEP      print the SQL of STEP (bootstrap, clone or replication), passwords masked (no server needed)
+#   plan          identity, my.cnf fragment and every step this pod would run, passwords masked
+#   init          init container: write the my.cnf fragment; on a new volume initialise the data directory
+#                 (mysql: ordinal 0 bootstraps, the others clone; mariadb: the others receive a backup)
+#                 and configure replication from ordinal 0
+#   start         main container: exec the server (mariadb: through the image's entrypoint, after removing
+#                 what an interrupted initialisation by it left)
+#   initialised   mariadb: run by the image's entrypoint as its last initialisation file on ordinal 0:
+#                 create the backup account, mark the data directory initialised
+#   serve-backup  mariadb backup sidecar: listen on KUBESS_BACKUP_PORT, one send-backup per connection
+#   send-backup   one backup request on stdin/stdout: challenge, then the backup stream (xbstream)
+#   ready         readiness probe: the primary answers a query with networking on; a replica runs both
+#                 replication threads
+#   alive         liveness probe: the server answers a ping
 #
 # Inputs (environment; the StatefulSet sets them, passwords come from a Secret through secretKeyRef):
 #   HOSTNAME                      the pod's hostname, <set>-<ordinal> (a domain part is ignored)
+#   KUBESS_FLAVOR                 mysql or mariadb (default mysql)
 #   KUBESS_SET_NAME               StatefulSet name (required)
 #   KUBESS_SERVICE                headless Service name (default: the StatefulSet name)
 #   KUBESS_NAMESPACE              namespace (required)
 #   KUBESS_CLUSTER_DOMAIN         cluster DNS domain (default cluster.local)
 #   KUBESS_SERVER_ID_BASE         server-id of ordinal 0; ordinal n gets base + n (required, 1..4294967295)
-#   KUBESS_PORT                   MySQL port (default 3306)
+#   KUBESS_PORT                   server port (default 3306)
+#   KUBESS_BACKUP_PORT            mariadb: port of the backup sidecar (default 3307)
 #   KUBESS_REPLICATION_USER       replication account (default repl)
-#   KUBESS_CLONE_USER             clone donor account (default clone)
+#   KUBESS_CLONE_USER             mysql: clone donor account; mariadb: backup account (default clone)
 #   KUBESS_APP_USER, KUBESS_APP_DATABASE   application account and database, created on ordinal 0 (optional)
 #   KUBESS_ROOT_PASSWORD, KUBESS_REPLICATION_PASSWORD, KUBESS_CLONE_PASSWORD, KUBESS_APP_PASSWORD
 #   KUBESS_DATA_ROOT              volume mount point (default /var/lib/mysql); the data directory is <root>/data
 #   KUBESS_CONF_DIR               directory of the my.cnf fragment (default /etc/mysql/conf.d)
 #   KUBESS_SOCKET                 socket of the running server (default /var/run/mysqld/mysqld.sock)
 #   KUBESS_INIT_SOCKET            socket of the temporary server used by init (default /tmp/mysqld-init.sock)
-#   KUBESS_INIT_TIMEOUT           seconds to wait for the temporary server to answer (default 300)
+#   KUBESS_INIT_TIMEOUT           seconds to wait for a temporary server, or for the donor's backup sidecar
+#                                 to answer (default 300)
 #
 # Passwords never appear on a command line: SQL goes to the client on stdin and the client reads its
-# password from an option file passed as a pipe (--defaults-extra-file=/dev/fd/N).
+# password from an option file passed as a pipe (--defaults-extra-file=/dev/fd/N); mariabackup reads its
+# option files twice, so it gets a private file instead, removed when it ends. The backup stream is only
+# sent to a requester that proves it knows KUBESS_CLONE_PASSWORD: the sidecar sends a random challenge,
+# the requester answers sha256(challenge, password); the password itself never crosses the network.
 set -euo pipefail
 
 readonly MAX_SERVER_ID=4294967295
 readonly MASK="'********'"
 readonly DNS_LABEL='^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'
+readonly GTID_LIST='^([0-9]+-[0-9]+-[0-9]+(,[0-9]+-[0-9]+-[0-9]+)*)?$'
+# Seconds a backup request may take to answer the challenge, or the sidecar to send it.
+readonly CHALLENGE_TIMEOUT=30
 
-log() { printf 'mysql-replication: %s\n' "$*" >&2; }
+# The log goes to the stderr the script started with, also from a trap that runs while a command's stderr is
+# redirected.
+exec {LOG_FD}>&2
+log() { printf 'mysql-replication: %s\n' "$*" >&"$LOG_FD"; }
 die() {
   log "error: $*"
   exit 1
@@ -50,13 +76,22 @@ die() {
 
 # --- inputs -------------------------------------------------------------------------------------------
 
+# tcp_port VARIABLE VALUE: refuse a VALUE that is not a TCP port, naming VARIABLE.
+tcp_port() {
+  if [[ ! $2 =~ ^[1-9][0-9]{0,4}$ ]] || (($2 > 65535)); then
+    die "$1 '$2' is not a TCP port"
+  fi
+}
+
 load_inputs() {
+  FLAVOR=${KUBESS_FLAVOR:-mysql}
   SET_NAME=${KUBESS_SET_NAME:-}
   SERVICE=${KUBESS_SERVICE:-$SET_NAME}
   NAMESPACE=${KUBESS_NAMESPACE:-}
   CLUSTER_DOMAIN=${KUBESS_CLUSTER_DOMAIN:-cluster.local}
   SERVER_ID_BASE=${KUBESS_SERVER_ID_BASE:-}
   PORT=${KUBESS_PORT:-3306}
+  BACKUP_PORT=${KUBESS_BACKUP_PORT:-3307}
   REPL_USER=${KUBESS_REPLICATION_USER:-repl}
   CLONE_USER=${KUBESS_CLONE_USER:-clone}
   APP_USER=${KUBESS_APP_USER:-}
@@ -71,6 +106,17 @@ load_inputs() {
   STARTED_MARKER=$DATA_ROOT/.kubess-init-started
   DONE_MARKER=$DATA_ROOT/.kubess-init-done
 
+  case $FLAVOR in
+    mysql)
+      SERVER=mysqld CLIENT=mysql ADMIN=mysqladmin CNF_GROUP=mysqld
+      IO_THREAD=Replica_IO_Running SQL_THREAD=Replica_SQL_Running
+      ;;
+    mariadb)
+      SERVER=mariadbd CLIENT=mariadb ADMIN=mariadb-admin CNF_GROUP=mariadb
+      IO_THREAD=Slave_IO_Running SQL_THREAD=Slave_SQL_Running
+      ;;
+    *) die "KUBESS_FLAVOR '$FLAVOR' is not mysql or mariadb" ;;
+  esac
   [[ $SET_NAME =~ $DNS_LABEL ]] || die "KUBESS_SET_NAME '$SET_NAME' is not a DNS-1123 label"
   [[ $SERVICE =~ $DNS_LABEL ]] || die "KUBESS_SERVICE '$SERVICE' is not a DNS-1123 label"
   [[ $NAMESPACE =~ $DNS_LABEL ]] || die "KUBESS_NAMESPACE '$NAMESPACE' is not a DNS-1123 label"
@@ -78,8 +124,10 @@ load_inputs() {
   if [[ ! $SERVER_ID_BASE =~ ^[1-9][0-9]{0,9}$ ]] || ((SERVER_ID_BASE > MAX_SERVER_ID)); then
     die "KUBESS_SERVER_ID_BASE '$SERVER_ID_BASE' is not an integer from 1 to $MAX_SERVER_ID"
   fi
-  if [[ ! $PORT =~ ^[1-9][0-9]{0,4}$ ]] || ((PORT > 65535)); then
-    die "KUBESS_PORT '$PORT' is not a TCP port"
+  tcp_port KUBESS_PORT "$PORT"
+  if [[ $FLAVOR == mariadb ]]; then
+    tcp_port KUBESS_BACKUP_PORT "$BACKUP_PORT"
+    ((PORT != BACKUP_PORT)) || die "KUBESS_BACKUP_PORT is KUBESS_PORT ($PORT); they must differ"
   fi
   [[ $INIT_TIMEOUT =~ ^[1-9][0-9]{0,5}$ ]] || die "KUBESS_INIT_TIMEOUT '$INIT_TIMEOUT' is not a positive integer"
   [[ $REPL_USER =~ ^[A-Za-z0-9_]{1,32}$ ]] \
@@ -122,8 +170,8 @@ derive_identity() {
 }
 
 print_identity() {
-  printf 'hostname=%s\nordinal=%s\nrole=%s\nserver_id=%s\nhost=%s\nclone_source=%s\nreplication_source=%s\n' \
-    "$SET_NAME-$ORDINAL" "$ORDINAL" "$ROLE" "$SERVER_ID" "$SELF_HOST" "$CLONE_SOURCE" "$REPLICATION_SOURCE"
+  printf 'hostname=%s\nflavor=%s\nordinal=%s\nrole=%s\nserver_id=%s\nhost=%s\nclone_source=%s\nreplication_source=%s\n' \
+    "$SET_NAME-$ORDINAL" "$FLAVOR" "$ORDINAL" "$ROLE" "$SERVER_ID" "$SELF_HOST" "$CLONE_SOURCE" "$REPLICATION_SOURCE"
 }
 
 # --- configuration ------------------------------------------------------------------------------------
@@ -133,21 +181,31 @@ print_mycnf() {
   [[ $ROLE == replica ]] && read_only=ON
   cat <<EOF
 # $SET_NAME-$ORDINAL: $ROLE (written by mysql-replication.sh from the hostname; do not edit)
-[mysqld]
+[$CNF_GROUP]
 datadir = $DATADIR
 port = $PORT
 server_id = $SERVER_ID
 report_host = $SELF_HOST
 report_port = $PORT
+log_bin = binlog
+relay_log = relay-bin
+read_only = $read_only
+EOF
+  if [[ $FLAVOR == mysql ]]; then
+    cat <<EOF
 gtid_mode = ON
 enforce_gtid_consistency = ON
-log_bin = binlog
 log_replica_updates = ON
-relay_log = relay-bin
 plugin_load_add = mysql_clone.so
-read_only = $read_only
 super_read_only = $read_only
 EOF
+  else
+    cat <<EOF
+log_slave_updates = ON
+binlog_format = ROW
+gtid_strict_mode = ON
+EOF
+  fi
 }
 
 # --- SQL ----------------------------------------------------------------------------------------------
@@ -169,7 +227,16 @@ password() {
   fi
 }
 
+# The accounts and database of ordinal 0. mariadb: the image's entrypoint made root, the application
+# database and account and the replication account; only the local backup account is left.
 sql_bootstrap() {
+  if [[ $FLAVOR == mariadb ]]; then
+    cat <<EOF
+CREATE USER '$CLONE_USER'@'localhost' IDENTIFIED BY $(password KUBESS_CLONE_PASSWORD);
+GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO '$CLONE_USER'@'localhost';
+EOF
+    return 0
+  fi
   cat <<EOF
 ALTER USER 'root'@'localhost' IDENTIFIED BY $(password KUBESS_ROOT_PASSWORD);
 CREATE USER '$REPL_USER'@'%' IDENTIFIED BY $(password KUBESS_REPLICATION_PASSWORD);
@@ -196,7 +263,26 @@ CLONE INSTANCE FROM '$CLONE_USER'@'$CLONE_SOURCE':$PORT IDENTIFIED BY $(password
 EOF
 }
 
+# The one row of the last clone operation of the server asked: state, error number, error message.
+sql_clone_status() {
+  echo 'SELECT STATE, ERROR_NO, ERROR_MESSAGE FROM performance_schema.clone_status;'
+}
+
+# sql_replication [GTID]: mariadb starts from GTID, the position of the backup the replica was seeded with.
 sql_replication() {
+  if [[ $FLAVOR == mariadb ]]; then
+    local gtid
+    gtid=$(if [[ -n ${1+set} ]]; then sql_string "$1"; else printf "'<GTID of the backup>'"; fi)
+    cat <<EOF
+RESET SLAVE ALL;
+SET GLOBAL gtid_slave_pos = $gtid;
+CHANGE MASTER TO
+  MASTER_HOST = '$REPLICATION_SOURCE', MASTER_PORT = $PORT,
+  MASTER_USER = '$REPL_USER', MASTER_PASSWORD = $(password KUBESS_REPLICATION_PASSWORD),
+  MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 10;
+EOF
+    return 0
+  fi
   cat <<EOF
 RESET REPLICA ALL;
 CHANGE REPLICATION SOURCE TO
@@ -216,6 +302,7 @@ print_sql() {
       ;;
     clone)
       [[ $ROLE == replica ]] || die "the clone step runs on replicas only; ordinal 0 is the primary"
+      [[ $FLAVOR == mysql ]] || die "the clone step is the mysql flavour's; mariadb replicas receive a backup"
       sql_clone
       ;;
     replication)
@@ -231,37 +318,56 @@ print_plan() {
   print_identity
   echo '# my.cnf'
   print_mycnf
-  if [[ $ROLE == primary ]]; then
-    echo '# sql: bootstrap (temporary server on the new data directory)'
-    sql_bootstrap
-  else
-    echo "# sql: clone (temporary server on a scratch directory; donor $CLONE_SOURCE)"
-    sql_clone
-    echo "# sql: replication (temporary server on the cloned data directory; source $REPLICATION_SOURCE)"
+  case $FLAVOR-$ROLE in
+    mysql-primary)
+      echo '# sql: bootstrap (temporary server on the new data directory)'
+      sql_bootstrap
+      ;;
+    mariadb-primary)
+      echo "# the image's entrypoint initialises the new data directory (MARIADB_* settings: root, the"
+      echo '# application database and account, the replication account), then runs initialised:'
+      echo '# sql: bootstrap'
+      sql_bootstrap
+      ;;
+    mysql-replica)
+      echo "# sql: clone (temporary server on a scratch directory; donor $CLONE_SOURCE)"
+      sql_clone
+      ;;
+    mariadb-replica)
+      echo "# seed: a backup of $CLONE_SOURCE from its port $BACKUP_PORT (mariabackup --backup --stream=xbstream),"
+      echo '# extracted (mbstream) and prepared (mariabackup --prepare) into the data directory'
+      ;;
+  esac
+  if [[ $ROLE == replica ]]; then
+    echo "# sql: replication (temporary server on the new data directory; source $REPLICATION_SOURCE)"
     sql_replication
   fi
 }
 
 # --- talking to a local server ------------------------------------------------------------------------
 
-# client_options PASSWORD: a [client] option group holding PASSWORD, read by the client from a pipe.
+# client_options USER PASSWORD: a [client] option group for USER with PASSWORD.
 client_options() {
-  local p=$1
+  local p=$2
   p=${p//\\/\\\\}
   p=${p//\"/\\\"}
-  printf '[client]\nuser=root\npassword="%s"\n' "$p"
+  printf '[client]\nuser=%s\npassword="%s"\n' "$1" "$p"
 }
 
-# run_sql SOCKET PASSWORD: run the SQL on stdin as root through SOCKET.
+# run_sql SOCKET PASSWORD [CLIENT_OPTION...]: run the SQL on stdin as root through SOCKET; rows as
+# tab-separated values without column names unless the options say otherwise.
 run_sql() {
-  mysql --defaults-extra-file=<(client_options "$2") --protocol=socket --socket="$1" --batch --skip-column-names
+  local socket=$1 pw=$2
+  shift 2
+  "$CLIENT" --defaults-extra-file=<(client_options root "$pw") --protocol=socket --socket="$socket" --batch \
+    "${@:---skip-column-names}"
 }
 
-# admin SOCKET PASSWORD ARGS...: mysqladmin as root through SOCKET.
+# admin SOCKET PASSWORD ARGS...: mysqladmin (mariadb-admin) as root through SOCKET.
 admin() {
   local socket=$1 pw=$2
   shift 2
-  mysqladmin --defaults-extra-file=<(client_options "$pw") --protocol=socket --socket="$socket" "$@"
+  "$ADMIN" --defaults-extra-file=<(client_options root "$pw") --protocol=socket --socket="$socket" "$@"
 }
 
 require_password() {
@@ -273,21 +379,30 @@ require_password() {
 }
 
 TEMP_PID=
+DONOR_PID=
+PRIVATE_FILE=
 
-# On any exit, never leave a temporary server behind.
-stop_leftover_server() {
-  if [[ -n $TEMP_PID ]] && kill -0 "$TEMP_PID" 2>/dev/null; then
-    kill "$TEMP_PID" 2>/dev/null || true
-    wait "$TEMP_PID" 2>/dev/null || true
-  fi
+# On any exit, never leave a temporary server, a donor connection or a password file behind.
+clean_up() {
+  local pid
+  for pid in "$TEMP_PID" "$DONOR_PID"; do
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  [[ -z $PRIVATE_FILE ]] || rm -f "$PRIVATE_FILE"
 }
-trap stop_leftover_server EXIT
+trap clean_up EXIT
+# As PID 1 of an init container the shell gets no default action for SIGTERM: end, cleaning up.
+trap 'log "terminated"; exit 143' TERM INT
 
-# start_temp_server DATADIR: mysqld on DATADIR, reachable only through INIT_SOCKET.
+# start_temp_server DATADIR: the server on DATADIR, reachable only through INIT_SOCKET.
 start_temp_server() {
   log "starting a temporary server on $1"
-  mysqld --datadir="$1" --skip-networking --socket="$INIT_SOCKET" --mysqlx=OFF \
-    --read-only=OFF --super-read-only=OFF --skip-replica-start &
+  local options=(--mysqlx=OFF --read-only=OFF --super-read-only=OFF --skip-replica-start)
+  [[ $FLAVOR == mysql ]] || options=(--skip-slave-start)
+  "$SERVER" --datadir="$1" --skip-networking --socket="$INIT_SOCKET" "${options[@]}" &
   TEMP_PID=$!
   local deadline=$((SECONDS + INIT_TIMEOUT))
   until admin "$INIT_SOCKET" "" ping >/dev/null 2>&1; do
@@ -314,19 +429,103 @@ bootstrap_primary() {
   stop_temp_server "$KUBESS_ROOT_PASSWORD"
 }
 
+# A clone into a DATA DIRECTORY copies InnoDB's files (mysql.ibd holds the data dictionary); the schema
+# directories appear at the first start. The scratch server's clone_status says whether it completed.
 clone_previous_ordinal() {
-  require_password KUBESS_ROOT_PASSWORD KUBESS_REPLICATION_PASSWORD KUBESS_CLONE_PASSWORD
   log "cloning $CLONE_SOURCE into $DATADIR"
   mysqld --initialize-insecure --datadir="$SCRATCH"
   start_temp_server "$SCRATCH"
   SHOW_PASSWORDS=1 sql_clone | run_sql "$INIT_SOCKET" ""
+  local state error message
+  IFS=$'\t' read -r state error message < <(sql_clone_status | run_sql "$INIT_SOCKET" "") || true
   stop_temp_server ""
-  [[ -d $DATADIR/mysql ]] || die "the clone from $CLONE_SOURCE left no data directory at $DATADIR"
+  [[ $state == Completed ]] \
+    || die "the clone from $CLONE_SOURCE did not complete (state '$state', error $error: $message)"
+  [[ -f $DATADIR/mysql.ibd ]] || die "the clone from $CLONE_SOURCE left no data dictionary ($DATADIR/mysql.ibd)"
   rm -rf "$SCRATCH"
-  log "configuring replication from $REPLICATION_SOURCE (GTID auto-positioning)"
+}
+
+# backup_proof CHALLENGE: the answer to a backup sidecar's challenge, sha256 of it and the clone password.
+backup_proof() {
+  local sum
+  sum=$(printf '%s %s' "$1" "$KUBESS_CLONE_PASSWORD" | sha256sum)
+  printf '%s\n' "${sum%% *}"
+}
+
+# receive_backup DIR: request a backup from ordinal n-1's sidecar (retried until it answers, within
+# INIT_TIMEOUT) and extract the stream into DIR.
+receive_backup() {
+  local dir=$1 deadline=$((SECONDS + INIT_TIMEOUT)) greeting='' answer='' from_donor to_donor
+  while :; do
+    coproc DONOR_CONNECTION { exec socat - "TCP:$CLONE_SOURCE:$BACKUP_PORT,connect-timeout=10"; }
+    DONOR_PID=$DONOR_CONNECTION_PID
+    # Copies of the connection's pipes: bash closes its own when it reaps the coprocess.
+    exec {from_donor}<&"${DONOR_CONNECTION[0]}" {to_donor}>&"${DONOR_CONNECTION[1]}"
+    if IFS= read -r -t "$CHALLENGE_TIMEOUT" greeting <&"$from_donor" && [[ $greeting == 'KUBESS-BACKUP '* ]]; then
+      break
+    fi
+    exec {from_donor}<&- {to_donor}>&-
+    kill "$DONOR_PID" 2>/dev/null || true
+    wait "$DONOR_PID" 2>/dev/null || true
+    ((SECONDS < deadline)) \
+      || die "the backup sidecar of $CLONE_SOURCE (port $BACKUP_PORT) did not answer within ${INIT_TIMEOUT}s"
+    sleep 2 # polling interval of a wait with a deadline
+  done
+  backup_proof "${greeting#KUBESS-BACKUP }" >&"$to_donor"
+  IFS= read -r -t "$CHALLENGE_TIMEOUT" answer <&"$from_donor" || true
+  [[ $answer == OK ]] \
+    || die "$CLONE_SOURCE refused the backup request ('$answer'): do both pods have the same KUBESS_CLONE_PASSWORD?"
+  log "receiving a backup of $CLONE_SOURCE into $dir"
+  mbstream -x -C "$dir" <&"$from_donor" || die "the backup stream from $CLONE_SOURCE could not be extracted"
+  exec {from_donor}<&- {to_donor}>&-
+  wait "$DONOR_PID" || true
+  DONOR_PID=
+}
+
+# backup_file DIR NAME: the path of the backup's NAME file (mariadb_backup_NAME, or the older xtrabackup_NAME).
+backup_file() {
+  local name
+  for name in "$1/mariadb_backup_$2" "$1/xtrabackup_$2"; do
+    [[ -f $name ]] && { printf '%s\n' "$name"; return 0; }
+  done
+  return 1
+}
+
+# Seeds the new data directory with a backup of ordinal n-1 and prints the GTID position it holds.
+seed_previous_ordinal() {
+  rm -rf "$SCRATCH"
+  mkdir -p "$SCRATCH"
+  receive_backup "$SCRATCH"
+  local checkpoints binlog_info file position gtid
+  # Written at the end of a backup: without them the stream was cut short.
+  if ! checkpoints=$(backup_file "$SCRATCH" checkpoints) || ! binlog_info=$(backup_file "$SCRATCH" binlog_info); then
+    die "the backup from $CLONE_SOURCE is incomplete (no checkpoints or binlog_info file); see its backup-server log"
+  fi
+  IFS=$'\t' read -r file position gtid <"$binlog_info" || true
+  [[ $gtid =~ $GTID_LIST ]] || die "$binlog_info holds no GTID position ('$gtid')"
+  log "preparing the backup (binary log $file:$position, GTID '$gtid'; $checkpoints)"
+  mariabackup --prepare --target-dir="$SCRATCH" || die "mariabackup --prepare failed on the backup from $CLONE_SOURCE"
+  mv "$SCRATCH" "$DATADIR"
+  SEED_GTID=$gtid
+}
+
+init_replica() {
+  require_password KUBESS_ROOT_PASSWORD KUBESS_REPLICATION_PASSWORD KUBESS_CLONE_PASSWORD
+  SEED_GTID=
+  if [[ $FLAVOR == mysql ]]; then
+    clone_previous_ordinal
+    log "configuring replication from $REPLICATION_SOURCE (GTID auto-positioning)"
+  else
+    seed_previous_ordinal
+    log "configuring replication from $REPLICATION_SOURCE (GTID '$SEED_GTID')"
+  fi
   start_temp_server "$DATADIR"
-  SHOW_PASSWORDS=1 sql_replication | run_sql "$INIT_SOCKET" "$KUBESS_ROOT_PASSWORD"
+  SHOW_PASSWORDS=1 sql_replication "$SEED_GTID" | run_sql "$INIT_SOCKET" "$KUBESS_ROOT_PASSWORD"
   stop_temp_server "$KUBESS_ROOT_PASSWORD"
+}
+
+write_marker() {
+  printf 'role=%s\nserver_id=%s\n' "$ROLE" "$SERVER_ID" >"$1"
 }
 
 init() {
@@ -340,41 +539,108 @@ init() {
   fi
   if [[ -e $STARTED_MARKER ]]; then
     log "a previous initialisation did not finish; starting it again"
-    rm -rf "$DATADIR" "$SCRATCH"
   elif [[ -d $DATADIR && -n $(ls -A "$DATADIR") ]]; then
     log "$DATADIR holds data this script did not initialise; using it as it is"
     return 0
   fi
   rm -rf "$DATADIR" "$SCRATCH"
-  printf 'role=%s\nserver_id=%s\n' "$ROLE" "$SERVER_ID" >"$STARTED_MARKER"
+  write_marker "$STARTED_MARKER"
+  if [[ $FLAVOR-$ROLE == mariadb-primary ]]; then
+    log "the image's entrypoint initialises $DATADIR when the server starts"
+    return 0
+  fi
   if [[ $ROLE == primary ]]; then
     bootstrap_primary
   else
-    clone_previous_ordinal
+    init_replica
   fi
   mv "$STARTED_MARKER" "$DONE_MARKER"
   log "initialisation finished"
 }
 
+# --- main container and backup sidecar (mariadb) ------------------------------------------------------
+
+start() {
+  if [[ $FLAVOR == mysql ]]; then
+    exec "$SERVER"
+  fi
+  if [[ -e $STARTED_MARKER && ! -e $DONE_MARKER ]]; then
+    # The entrypoint counts a data directory as initialised once it has a mysql directory.
+    log "the initialisation of $DATADIR did not finish; the image's entrypoint starts it again"
+    rm -rf "$DATADIR"
+  fi
+  exec docker-entrypoint.sh mariadbd
+}
+
+initialised() {
+  [[ $FLAVOR == mariadb && $ROLE == primary ]] \
+    || die "initialised is run by the mariadb image's entrypoint on ordinal 0 only"
+  require_password KUBESS_ROOT_PASSWORD KUBESS_CLONE_PASSWORD
+  log "creating the backup account $CLONE_USER@localhost"
+  SHOW_PASSWORDS=1 sql_bootstrap | run_sql "$SOCKET" "$KUBESS_ROOT_PASSWORD"
+  write_marker "$DONE_MARKER"
+  rm -f "$STARTED_MARKER"
+  log "initialisation finished"
+}
+
+# The backup sidecar listens where the server listens: the server's bind_address, else every address.
+serve_backup() {
+  [[ $FLAVOR == mariadb ]] || die "the backup sidecar belongs to the mariadb flavour"
+  require_password KUBESS_CLONE_PASSWORD
+  local address listen
+  address=$(my_print_defaults --mysqld | sed -n 's/^--bind[-_]address=//p' | tail -n 1)
+  [[ $address != '*' ]] || address=
+  listen="TCP-LISTEN:$BACKUP_PORT,reuseaddr,fork,max-children=1${address:+,bind=$address}"
+  log "serving backups of $DATADIR on ${address:-every address}, port $BACKUP_PORT"
+  exec socat "$listen" "EXEC:bash ${BASH_SOURCE[0]} send-backup"
+}
+
+send_backup() {
+  [[ $FLAVOR == mariadb ]] || die "the backup sidecar belongs to the mariadb flavour"
+  require_password KUBESS_CLONE_PASSWORD
+  local challenge proof
+  challenge=$(head -c 32 /dev/urandom | sha256sum)
+  challenge=${challenge%% *}
+  printf 'KUBESS-BACKUP %s\n' "$challenge"
+  if ! IFS= read -r -t "$CHALLENGE_TIMEOUT" proof; then
+    log "a backup request left without answering the challenge"
+    return 1
+  fi
+  if [[ $proof != "$(backup_proof "$challenge")" ]]; then
+    log "refused a backup request: wrong answer to the challenge"
+    echo DENIED
+    # socat cuts a connection short when its program fails: succeed, once the requester has read this and gone.
+    read -r -t "$CHALLENGE_TIMEOUT" _ || true
+    return 0
+  fi
+  echo OK
+  log "streaming a backup of $DATADIR"
+  PRIVATE_FILE=$(mktemp)
+  client_options "$CLONE_USER" "$KUBESS_CLONE_PASSWORD" >"$PRIVATE_FILE"
+  mariabackup --defaults-extra-file="$PRIVATE_FILE" --backup --stream=xbstream --socket="$SOCKET"
+}
+
 # --- probes -------------------------------------------------------------------------------------------
 
-# replica_threads_running: read SHOW REPLICA STATUS\G output on stdin; succeed when both threads run.
+# replica_threads_running: read the vertical (column names on) SHOW REPLICA STATUS output on stdin;
+# succeed when both replication threads run. The first line of each name counts.
 replica_threads_running() {
-  local key value io='' sql=''
+  local key value io='' sql='' seen_io='' seen_sql=''
   while IFS=: read -r key value; do
     key=${key//[[:space:]]/}
     value=${value#"${value%%[![:space:]]*}"}
-    case $key in
-      Replica_IO_Running) io=$value ;;
-      Replica_SQL_Running) sql=$value ;;
-    esac
+    if [[ $key == "$IO_THREAD" && -z $seen_io ]]; then
+      io=$value seen_io=1
+    elif [[ $key == "$SQL_THREAD" && -z $seen_sql ]]; then
+      sql=$value seen_sql=1
+    fi
   done
-  if [[ -z $io && -z $sql ]]; then
+  if [[ -z $seen_io && -z $seen_sql ]]; then
     echo "not ready: replication is not configured"
     return 1
   fi
   if [[ $io != Yes || $sql != Yes ]]; then
-    echo "not ready: Replica_IO_Running=$io Replica_SQL_Running=$sql"
+    echo "not ready: $IO_THREAD=$io $SQL_THREAD=$sql"
     return 1
   fi
 }
@@ -383,17 +649,24 @@ ready() {
   require_password KUBESS_ROOT_PASSWORD
   if [[ $ROLE == primary ]]; then
     local answer
-    answer=$(echo 'SELECT 1;' | run_sql "$SOCKET" "$KUBESS_ROOT_PASSWORD") || {
+    answer=$(echo 'SELECT @@global.skip_networking;' | run_sql "$SOCKET" "$KUBESS_ROOT_PASSWORD") || {
       echo "not ready: the primary does not answer queries"
       return 1
     }
-    [[ $answer == 1 ]] || {
-      echo "not ready: unexpected answer from the primary"
-      return 1
-    }
+    case $answer in
+      0) ;;
+      1)
+        echo "not ready: the server has no networking (a temporary server of the initialisation)"
+        return 1
+        ;;
+      *)
+        echo "not ready: unexpected answer from the primary"
+        return 1
+        ;;
+    esac
   else
     local status
-    status=$(printf 'SHOW REPLICA STATUS\\G\n' | run_sql "$SOCKET" "$KUBESS_ROOT_PASSWORD") || {
+    status=$(echo 'SHOW REPLICA STATUS;' | run_sql "$SOCKET" "$KUBESS_ROOT_PASSWORD" --vertical) || {
       echo "not ready: the replica does not answer queries"
       return 1
     }
@@ -409,7 +682,7 @@ alive() {
 main() {
   local command=${1:-}
   case $command in
-    identity | mycnf | sql | plan | init | ready | alive) ;;
+    identity | mycnf | sql | plan | init | start | initialised | serve-backup | send-backup | ready | alive) ;;
     *)
       sed -n '/^# Usage:/,/^#   alive/p' "$0" | sed 's/^# \{0,1\}//' >&2
       exit 2
@@ -423,6 +696,10 @@ main() {
     sql) print_sql "${2:-}" ;;
     plan) print_plan ;;
     init) init ;;
+    start) start ;;
+    initialised) initialised ;;
+    serve-backup) serve_backup ;;
+    send-backup) send_backup ;;
     ready) ready ;;
     alive) alive ;;
   esac

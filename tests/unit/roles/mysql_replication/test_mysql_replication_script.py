@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,11 @@ class Pod:
             check=False,
         )
 
+    def serve(self, skip_networking: bool = False) -> None:
+        """A server running behind the pod's socket, as the stand-in mysqld leaves it."""
+        state = {"datadir": str(self.volume / "data"), "skip_networking": skip_networking, "clone": None}
+        Path(self.env["KUBESS_SOCKET"]).write_text(json.dumps(state), encoding="utf-8")
+
     def calls(self) -> list[dict]:
         log = Path(self.env["STUB_LOG"])
         if not log.exists():
@@ -145,6 +152,7 @@ def test_identity_uses_set_service_namespace_and_base(pod):
     )
     assert ident == {
         "hostname": "db-mysql-3",
+        "flavor": "mysql",
         "ordinal": "3",
         "role": "replica",
         "server_id": "4003",
@@ -344,8 +352,8 @@ def test_init_replica_clones_previous_ordinal_then_configures_replication(pod):
     ]
     assert steps == [("initialize", str(scratch)), ("server", str(scratch)), ("server", str(datadir))]
     sql_calls = [c for c in calls if c["prog"] == "mysql"]
-    assert len(sql_calls) == 2
-    clone, replication = ({**c, "stdin": flat(c["stdin"])} for c in sql_calls)
+    assert len(sql_calls) == 3
+    clone, clone_status, replication = ({**c, "stdin": flat(c["stdin"])} for c in sql_calls)
     donor = fqdn("mysql-1")
     assert (
         f"CLONE INSTANCE FROM 'clone'@'{donor}':3306 IDENTIFIED BY {sql_literal(PASSWORDS['KUBESS_CLONE_PASSWORD'])}"
@@ -354,6 +362,8 @@ def test_init_replica_clones_previous_ordinal_then_configures_replication(pod):
     assert f"DATA DIRECTORY = '{datadir}'" in clone["stdin"]
     assert f"clone_valid_donor_list = '{donor}:3306'" in clone["stdin"]
     assert clone["password"] == "", "the scratch server's root has no password yet"
+    assert "performance_schema.clone_status" in clone_status["stdin"], "the scratch server says whether the clone completed"
+    assert f"--socket={pod.env['KUBESS_INIT_SOCKET']}" in clone_status["argv"]
     assert f"SOURCE_HOST = '{fqdn('mysql-0')}'" in replication["stdin"]
     assert f"SOURCE_PASSWORD = {sql_literal(PASSWORDS['KUBESS_REPLICATION_PASSWORD'])}" in replication["stdin"]
     assert "SOURCE_AUTO_POSITION = 1" in replication["stdin"]
@@ -363,6 +373,9 @@ def test_init_replica_clones_previous_ordinal_then_configures_replication(pod):
     shutdowns = [c for c in calls if c["prog"] == "mysqladmin" and "shutdown" in c["argv"]]
     assert len(shutdowns) == 2
     assert not scratch.exists()
+    # What the clone copied (the data dictionary), finished by the first start (#clone gone, schema directory).
+    assert (datadir / "mysql.ibd").is_file()
+    assert not (datadir / "#clone").exists()
     assert (datadir / "mysql").is_dir()
     assert (pod.volume / ".kubess-init-done").read_text(encoding="utf-8") == "role=replica\nserver_id=102\n"
     assert not (pod.volume / ".kubess-init-started").exists()
@@ -423,6 +436,25 @@ def test_init_restarts_an_interrupted_initialisation(pod):
     assert not (pod.volume / "scratch").exists()
 
 
+def test_init_ends_on_sigterm_without_leaving_a_server(pod):
+    """As PID 1 of the init container the shell has no default action for SIGTERM; the pod's deletion must end it."""
+    script = subprocess.Popen([BASH, str(SCRIPT), "init"], env={**pod.env, "STUB_SERVER_MUTE": "1"},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not [c for c in pod.calls() if c["prog"] == "mysqladmin"]:  # waiting for the temporary server
+            assert script.poll() is None and time.monotonic() < deadline, script.communicate()
+            time.sleep(0.05)  # polling interval of a wait with a deadline
+        script.send_signal(signal.SIGTERM)
+        _stdout, stderr = script.communicate(timeout=10)
+    finally:
+        script.kill()
+    assert script.returncode == 143
+    assert "terminated" in stderr
+    servers = [c["pid"] for c in pod.calls() if c["prog"] == "mysqld" and "--initialize-insecure" not in c["argv"]]
+    assert servers and not any(running(pid) for pid in servers)
+
+
 def test_init_leaves_foreign_data_untouched(pod):
     datadir = pod.volume / "data"
     (datadir / "mysql").mkdir(parents=True)
@@ -450,17 +482,19 @@ def test_init_requires_the_passwords_it_uses(pod, hostname, missing):
 # --- probes --------------------------------------------------------------------------------------------
 
 
-def replica_status(io: str, sql: str) -> str:
-    return (
-        "*************************** 1. row ***************************\n"
-        "             Replica_IO_State: Waiting for source to send event\n"
-        f"                  Source_Host: {fqdn('mysql-0')}\n"
-        "                  Source_Port: 3306\n"
-        f"           Replica_IO_Running: {io}\n"
-        f"          Replica_SQL_Running: {sql}\n"
-        "        Seconds_Behind_Source: 0\n"
-        "                Auto_Position: 1\n"
-    )
+def replica_status(io: str, sql: str) -> dict[str, str]:
+    """A row of MySQL 8.4's SHOW REPLICA STATUS (some of its columns, in the server's order)."""
+    return {
+        "Replica_IO_State": "Waiting for source to send event",
+        "Source_Host": fqdn("mysql-0"),
+        "Source_Port": "3306",
+        "Replica_IO_Running": io,
+        "Replica_SQL_Running": sql,
+        "Last_Error": "",
+        "Seconds_Behind_Source": "0",
+        "Executed_Gtid_Set": "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5",
+        "Auto_Position": "1",
+    }
 
 
 @pytest.mark.parametrize(
@@ -474,22 +508,34 @@ def replica_status(io: str, sql: str) -> str:
     ],
 )
 def test_replica_ready_needs_both_replication_threads(pod, io, sql, ready):
-    Path(pod.env["KUBESS_SOCKET"]).touch()
+    pod.serve()
     status = pod.root / "status.txt"
-    status.write_text(replica_status(io, sql), encoding="utf-8")
+    status.write_text(json.dumps(replica_status(io, sql)), encoding="utf-8")
     result = pod.run("ready", HOSTNAME="mysql-1", STUB_REPLICA_STATUS=str(status))
     assert (result.returncode == 0) is ready, result.stdout
     if not ready:
         assert f"Replica_IO_Running={io} Replica_SQL_Running={sql}" in result.stdout
     (query,) = (c for c in pod.calls() if c["prog"] == "mysql")
-    assert query["stdin"].strip() == "SHOW REPLICA STATUS\\G"
+    assert query["stdin"].strip().startswith("SHOW REPLICA STATUS")
+    assert not {"-N", "--skip-column-names"} & set(query["argv"]), "vertical rows name their fields only with column names"
     assert query["password"] == PASSWORDS["KUBESS_ROOT_PASSWORD"]
     assert f"--socket={pod.env['KUBESS_SOCKET']}" in query["argv"]
     assert_no_password_on_a_command_line(pod.calls())
 
 
+def test_replica_status_text_in_an_error_message_does_not_count(pod):
+    pod.serve()
+    row = replica_status("No", "Yes")
+    row["Last_Error"] = "Error reading relay log\nReplica_IO_Running: Yes"
+    status = pod.root / "status.txt"
+    status.write_text(json.dumps(row), encoding="utf-8")
+    result = pod.run("ready", HOSTNAME="mysql-1", STUB_REPLICA_STATUS=str(status))
+    assert result.returncode == 1
+    assert "Replica_IO_Running=No Replica_SQL_Running=Yes" in result.stdout
+
+
 def test_replica_without_replication_is_not_ready(pod):
-    Path(pod.env["KUBESS_SOCKET"]).touch()
+    pod.serve()
     result = pod.run("ready", HOSTNAME="mysql-3")
     assert result.returncode == 1
     assert "replication is not configured" in result.stdout
@@ -502,16 +548,167 @@ def test_not_ready_when_the_server_does_not_answer(pod, hostname):
     assert "does not answer queries" in result.stdout
 
 
-def test_primary_ready_when_it_answers_a_query(pod):
-    Path(pod.env["KUBESS_SOCKET"]).touch()
+def test_primary_ready_when_it_answers_a_query_with_networking_on(pod):
+    pod.serve()
     assert pod.run("ready", HOSTNAME="mysql-0").returncode == 0
     assert pod.run("ready", HOSTNAME="mysql-0", STUB_MYSQL_FAIL="1").returncode == 1
-    assert [c["stdin"] for c in pod.calls() if c["prog"] == "mysql"] == ["SELECT 1;\n"] * 2
+    assert [c["stdin"] for c in pod.calls() if c["prog"] == "mysql"] == ["SELECT @@global.skip_networking;\n"] * 2
     assert_no_password_on_a_command_line(pod.calls())
+
+
+def test_primary_not_ready_while_a_server_without_networking_answers(pod):
+    """An initialisation's temporary server (the mariadb image's entrypoint runs one on the pod's socket)."""
+    pod.serve(skip_networking=True)
+    result = pod.run("ready", HOSTNAME="mysql-0")
+    assert result.returncode == 1
+    assert "no networking" in result.stdout
 
 
 def test_alive_pings_the_server(pod):
     assert pod.run("alive", HOSTNAME="mysql-1").returncode == 1
-    Path(pod.env["KUBESS_SOCKET"]).touch()
+    pod.serve()
     assert pod.run("alive", HOSTNAME="mysql-1").returncode == 0
     assert_no_password_on_a_command_line(pod.calls())
+
+
+# --- the mariadb flavour: decisions, and what start does before the image's entrypoint -------------------
+# (the flavour against a real mariadbd: test_mysql_replication_mariadb.py)
+
+MARIADB = {"KUBESS_FLAVOR": "mariadb"}
+
+
+def test_mariadb_identity_and_bad_flavor(pod):
+    assert identity(pod.run("identity", HOSTNAME="mysql-1", **MARIADB))["flavor"] == "mariadb"
+    result = pod.run("identity", KUBESS_FLAVOR="percona")
+    assert result.returncode == 1
+    assert "KUBESS_FLAVOR 'percona' is not mysql or mariadb" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("KUBESS_BACKUP_PORT", "0", "KUBESS_BACKUP_PORT '0' is not a TCP port"),
+        ("KUBESS_BACKUP_PORT", "65536", "KUBESS_BACKUP_PORT '65536' is not a TCP port"),
+        ("KUBESS_BACKUP_PORT", "3306", "KUBESS_BACKUP_PORT is KUBESS_PORT (3306); they must differ"),
+    ],
+)
+def test_mariadb_bad_backup_port_is_rejected(pod, variable, value, message):
+    result = pod.run("identity", **MARIADB, **{variable: value})
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert pod.run("identity", **{variable: value}).returncode == 0, "the mysql flavour has no backup port"
+
+
+@pytest.mark.parametrize(("hostname", "read_only"), [("mysql-0", "OFF"), ("mysql-2", "ON")])
+def test_mariadb_mycnf(pod, hostname, read_only):
+    result = pod.run("mycnf", HOSTNAME=hostname, **MARIADB)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line and not line.startswith("#")]
+    assert lines[0] == "[mariadb]"
+    cnf = dict(tuple(part.strip() for part in line.split("=", 1)) for line in lines[1:])
+    assert cnf == {
+        "datadir": str(pod.volume / "data"),
+        "port": "3306",
+        "server_id": str(100 + int(hostname[-1])),
+        "report_host": fqdn(hostname),
+        "report_port": "3306",
+        "log_bin": "binlog",
+        "relay_log": "relay-bin",
+        "read_only": read_only,
+        "log_slave_updates": "ON",
+        "binlog_format": "ROW",
+        "gtid_strict_mode": "ON",
+    }
+
+
+def test_mariadb_replica_plan_receives_a_backup_then_replicates_from_ordinal_0(pod):
+    result = pod.run("plan", HOSTNAME="mysql-2", **MARIADB)
+    assert result.returncode == 0, result.stderr
+    out = flat(result.stdout)
+    assert f"a backup of {fqdn('mysql-1')} from its port 3307" in out
+    change = (
+        f"CHANGE MASTER TO MASTER_HOST = '{fqdn('mysql-0')}', MASTER_PORT = 3306, MASTER_USER = 'repl', "
+        "MASTER_PASSWORD = '********', MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 10;"
+    )
+    gtid = "SET GLOBAL gtid_slave_pos = '<GTID of the backup>';"
+    assert out.index("RESET SLAVE ALL;") < out.index(gtid) < out.index(change)
+    for absent in ("CLONE", "SOURCE", "CREATE USER"):
+        assert absent not in out
+    for secret in PASSWORDS.values():
+        assert secret not in out
+
+
+def test_mariadb_primary_plan_leaves_root_and_accounts_to_the_entrypoint(pod):
+    result = pod.run("plan", HOSTNAME="mysql-0", **MARIADB)
+    assert result.returncode == 0, result.stderr
+    sql = [line for line in result.stdout.splitlines() if line and not line.startswith("#")][-2:]
+    assert sql == [
+        "CREATE USER 'clone'@'localhost' IDENTIFIED BY '********';",
+        "GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO 'clone'@'localhost';",
+    ]
+    assert "MARIADB_* settings" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("hostname", "command", "env", "message"),
+    [
+        ("mysql-1", ("sql", "clone"), MARIADB, "mariadb replicas receive a backup"),
+        ("mysql-1", ("initialised",), MARIADB, "on ordinal 0 only"),
+        ("mysql-0", ("initialised",), {}, "on ordinal 0 only"),
+        ("mysql-0", ("serve-backup",), {}, "belongs to the mariadb flavour"),
+        ("mysql-0", ("send-backup",), {}, "belongs to the mariadb flavour"),
+    ],
+)
+def test_steps_of_the_other_flavour_or_role_are_refused(pod, hostname, command, env, message):
+    result = pod.run(*command, HOSTNAME=hostname, **env)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert result.stdout == ""
+    assert pod.calls() == []
+
+
+def test_mariadb_init_of_the_primary_leaves_the_data_directory_to_the_entrypoint(pod):
+    result = pod.run("init", HOSTNAME="mysql-0", **MARIADB)
+    assert result.returncode == 0, result.stderr
+    assert pod.calls() == [], "no server: the image's entrypoint initialises ordinal 0"
+    assert (pod.volume / ".kubess-init-started").exists()
+    assert not (pod.volume / ".kubess-init-done").exists()
+    assert mycnf_group(pod) == "[mariadb]"
+
+
+def mycnf_group(pod) -> str:
+    lines = (pod.root / "conf.d" / "replication.cnf").read_text(encoding="utf-8").splitlines()
+    return next(line for line in lines if line.startswith("["))
+
+
+@pytest.fixture
+def entrypoint(pod):
+    """A stand-in for the image's docker-entrypoint.sh: records its arguments and what the data directory held."""
+    path = pod.root / "bin" / "docker-entrypoint.sh"
+    record = pod.root / "entrypoint.json"
+    path.write_text(
+        f"#!{sys.executable}\nimport json, os, sys\n"
+        f"data = {str(pod.volume / 'data')!r}\n"
+        f"json.dump({{'argv': sys.argv[1:], 'data': sorted(os.listdir(data)) if os.path.isdir(data) else None}},"
+        f" open({str(record)!r}, 'w'))\n",
+        encoding="utf-8",
+    )
+    path.chmod(0o755)
+    return record
+
+
+def test_mariadb_start_removes_what_an_interrupted_initialisation_left(pod, entrypoint):
+    assert pod.run("init", HOSTNAME="mysql-0", **MARIADB).returncode == 0
+    (pod.volume / "data" / "mysql").mkdir(parents=True)  # the entrypoint stopped half-way
+    result = pod.run("start", HOSTNAME="mysql-0", **MARIADB)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(entrypoint.read_text()) == {"argv": ["mariadbd"], "data": None}
+    assert "did not finish" in result.stderr
+
+
+def test_mariadb_start_keeps_an_initialised_data_directory(pod, entrypoint):
+    (pod.volume / "data" / "mysql").mkdir(parents=True)
+    (pod.volume / ".kubess-init-done").write_text("role=primary\nserver_id=100\n")
+    result = pod.run("start", HOSTNAME="mysql-0", **MARIADB)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(entrypoint.read_text()) == {"argv": ["mariadbd"], "data": ["mysql"]}
