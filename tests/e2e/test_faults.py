@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import uuid
 
 from test_etcd import MEMBERS, endpoint
+from test_galera import CAUSAL, MEMBERS as GALERA, ensure_table, sql, wsrep_status
 from test_wordpress import fetch, service_url
+
+NODE = "kubess-real-1"
 
 
 def test_deleted_etcd_member_rejoins_with_its_data(stack):
@@ -52,3 +56,94 @@ def test_deleting_a_wordpress_pod_under_requests(stack):
     assert len(failed) <= len(results) // 50, f"{len(failed)} of {len(results)} requests failed"
     stack.wait_for(lambda: stack.get("deployment", "wordpress")["status"].get("readyReplicas", 0)
                    >= stack.get("deployment", "wordpress")["spec"]["replicas"], what="every web pod Ready again")
+
+
+def replaced_and_ready(stack, pod: str, before: str) -> bool:
+    try:
+        return stack.get("pod", pod)["metadata"]["uid"] != before and stack.ready(pod)
+    except subprocess.CalledProcessError:  # between the old pod's removal and its replacement
+        return False
+
+
+def synced_cluster_of_three(stack) -> bool:
+    for member in GALERA:
+        try:
+            status = wsrep_status(stack, member)
+        except AssertionError:  # the client cannot connect yet
+            return False
+        if status.get("wsrep_cluster_size") != "3" or status.get("wsrep_local_state_comment") != "Synced":
+            return False
+    return True
+
+
+def test_galera_member_deleted_while_rows_are_written_rejoins_with_every_row(stack):
+    ensure_table(stack, "under_writes")
+    run = uuid.uuid4().hex[:12]
+    written, errors = [], []
+    stop = threading.Event()
+
+    def writer():
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                sql(stack, "pxc-0", f"INSERT INTO kubess_e2e.under_writes (marker) VALUES ('{run}-{n}')")
+                written.append(n)
+            except AssertionError as err:
+                errors.append(str(err))
+
+    worker = threading.Thread(target=writer, daemon=True)
+    worker.start()
+    try:
+        stack.wait_for(lambda: len(written) >= 5, timeout=60, what="rows written before the deletion")
+        before = stack.get("pod", "pxc-1")["metadata"]["uid"]
+        stack.kubectl("delete", "pod", "pxc-1", "-n", stack.namespace, "--wait=true", timeout=300)
+        stack.wait_for(lambda: replaced_and_ready(stack, "pxc-1", before), timeout=600, what="pxc-1 back and Ready")
+        count = len(written)
+        stack.wait_for(lambda: len(written) >= count + 5, timeout=60, what="rows written after the rejoin")
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+    print(f"\npxc-1 deleted during {len(written)} writes on pxc-0: {len(errors)} failed")
+    assert not errors, errors[:3]
+    stack.wait_for(lambda: synced_cluster_of_three(stack), timeout=300, what="three Synced members")
+    rows = sql(stack, "pxc-1", f"{CAUSAL}SELECT COUNT(*) FROM kubess_e2e.under_writes WHERE marker LIKE '{run}-%'")
+    assert rows == [[str(len(written))]]
+
+
+def test_galera_full_outage_bootstraps_from_the_last_member_stopped(stack):
+    """Members stop one by one, 0, then 2, then 1, each after rows written on the ones still running: ordinal 1,
+    the last to stop, alone holds every row. Started together, the cluster must bootstrap from ordinal 1."""
+    ensure_table(stack, "outage")
+    run = uuid.uuid4().hex[:12]
+    uids = {member: stack.get("pod", member)["metadata"]["uid"] for member in GALERA}
+
+    def stopped(member: str) -> bool:
+        try:
+            pod = stack.get("pod", member)
+        except subprocess.CalledProcessError:
+            return False
+        return pod["metadata"]["uid"] != uids[member] and pod["status"].get("phase") == "Pending"
+
+    # Cordoned, the node takes no new pod: a deleted member stays down (its replacement Pending).
+    stack.kubectl("cordon", NODE)
+    try:
+        for step, (member, writer) in enumerate([("pxc-0", "pxc-1"), ("pxc-2", "pxc-1"), ("pxc-1", None)]):
+            sql(stack, "pxc-1", f"INSERT INTO kubess_e2e.outage (marker) VALUES ('{run}-{step}')")
+            stack.kubectl("delete", "pod", member, "-n", stack.namespace, "--wait=true", timeout=300)
+            stack.wait_for(lambda m=member: stopped(m), timeout=120, what=f"{member} stopped")
+            if writer:
+                size = wsrep_status(stack, writer)["wsrep_cluster_size"]
+                assert size == str(2 - step), f"{writer} sees a cluster of {size} after {member} stopped"
+    finally:
+        stack.kubectl("uncordon", NODE)
+    stack.wait_for(lambda: all(stack.ready(member) for member in GALERA), timeout=900, what="every member Ready")
+    stack.wait_for(lambda: synced_cluster_of_three(stack), timeout=300, what="three Synced members")
+    log = stack.kubectl("logs", "-n", stack.namespace, "pxc-1", "-c", "pxc").stdout
+    assert "this member bootstraps" in log, log[-3000:]
+    for member in ("pxc-0", "pxc-2"):
+        other = stack.kubectl("logs", "-n", stack.namespace, member, "-c", "pxc").stdout
+        assert "this member bootstraps" not in other, f"{member} bootstrapped too"
+    for member in GALERA:
+        rows = sql(stack, member, f"{CAUSAL}SELECT marker FROM kubess_e2e.outage WHERE marker LIKE '{run}-%' ORDER BY id")
+        assert rows == [[f"{run}-{step}"] for step in range(3)], (member, rows)

@@ -114,3 +114,18 @@ def test_content_was_copied_once_by_the_job_as_www_data(stack):
     for path in (content / "plugins" / "akismet", content / "themes"):
         assert path.is_dir(), f"{path} was not copied into wp-content"
         assert path.stat().st_uid == 33
+
+
+def test_web_pods_never_write_wordpress_into_the_shared_content(stack):
+    """Each web pod's document root is its own, filled by its init container; the web containers' entrypoints find
+    WordPress in place and copy nothing (five pods copying into one NFS directory at once failed with stale
+    handles)."""
+    pods = stack.pods("app.kubernetes.io/instance=wordpress,app.kubernetes.io/component=web")
+    assert len(pods) >= 5
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        assert [c["name"] for c in pod["spec"]["initContainers"]] == ["docroot"]
+        logs = stack.kubectl("logs", "-n", stack.namespace, name, "-c", "wordpress").stdout
+        assert "copying" not in logs, f"{name} copied WordPress: {logs[:500]}"
+        statuses = pod["status"]["containerStatuses"]
+        assert all(s["restartCount"] == 0 for s in statuses), f"{name} restarted"
