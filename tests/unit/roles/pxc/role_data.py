@@ -41,7 +41,7 @@ def _render(value, context):
 def role_vars(flavor: str, **overrides) -> dict:
     """The role's variables for a flavour, rendered until nothing changes (what fails to render stays raw)."""
     data = {**raw(), "pxc_flavor": flavor, **overrides}
-    for _ in range(10):
+    for _round in range(10):
         changed = False
         for name, value in data.items():
             if name in overrides:

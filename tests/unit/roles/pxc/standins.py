@@ -1,9 +1,9 @@
-#!/usr/bin/env python3
 """Stand-ins for the server and client programs of both images, to run the pxc pod scripts without them.
 
-The test copies this file into a bin directory under the programs' names (mysqld, mariadbd, mysql, mariadb,
-mysqladmin, mariadb-admin); the name it is called by says what it is and which flavour. Each call appends one
-JSON line to $STUB_LOG_DIR/<name>.calls: its argv, the password it got through MYSQL_PWD, its standard input.
+The test copies this file, with its own Python in a shebang, into a bin directory under the programs' names
+(mysqld, mariadbd, mysql, mariadb, mysqladmin, mariadb-admin); the name it is called by says what it is and which
+flavour. Each call appends one JSON line to $STUB_LOG_DIR/<name>.calls: its argv, the password it got through
+MYSQL_PWD, its standard input.
 
 The server they talk to is $STUB_SERVER, a JSON file: {"running": bool, "users": {name: password},
 "status": {variable: value}}. $STUB_TEMP_SERVER set counts as running (an image's temporary server during an

@@ -223,7 +223,7 @@ def test_strict_mode_enforcing_is_wsrep_mode_in_mariadb(first):
 
 
 @pytest.mark.parametrize("options", [("--batch",), ("--batch", "--skip-column-names"), ("-N", "-E"), ("-E",)],
-                         ids=lambda o: " ".join(o))
+                         ids=" ".join)
 def test_the_client_stand_in_prints_what_the_real_client_prints(first, options):
     # test_pxc_scripts.py runs the scripts with standins.py: its output is the real client's.
     _member, pod = first

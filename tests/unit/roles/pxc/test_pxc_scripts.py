@@ -16,6 +16,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -99,8 +100,10 @@ class Pod:
         socat = self.bin / "socat"
         socat.write_text(SOCAT_STUB, encoding="utf-8")
         socat.chmod(0o755)
+        standins = f"#!{sys.executable}\n" + STANDINS.read_text(encoding="utf-8")
         for name in PROGRAMS:
-            (self.bin / name).symlink_to(STANDINS)
+            (self.bin / name).write_text(standins, encoding="utf-8")
+            (self.bin / name).chmod(0o755)
         # The image's entrypoint where the role says it is: a name on the PATH (mariadb), or a path.
         env = container_env(flavor, SECRETS, NS)
         image_entrypoint = env["KUBESS_IMAGE_ENTRYPOINT"]

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Stand-in for the mariadb image's docker-entrypoint.sh (the official mariadb:10.11 image's contract, as
 # tools/images/mariadb-galera/contract.yaml states it), reduced to what the pxc role depends on:
 #  - no DATADIR/mysql: it initialises, joiners included (it has no Galera logic): a root password setting

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Stand-in for the percona image's /entrypoint.sh (percona/percona-docker, percona-xtradb-cluster-8.0/
 # dockerdir/entrypoint.sh), reduced to what the pxc role depends on or must avoid, in that order:
 #  - it traces every command (set -o xtrace): the root password reaches the log unless taken out;
