@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Start one Percona XtraDB Cluster member of a StatefulSet: decide whether this pod bootstraps the
-# cluster or joins it, then hand over to the image's own entrypoint.
+# Start one Galera member of a StatefulSet (Percona XtraDB Cluster or MariaDB): decide whether this pod
+# bootstraps the cluster or joins it, then hand over to the image's own entrypoint.
 #
-# Decision, re-evaluated every PXC_POLL_INTERVAL seconds until PXC_WAIT_TIMEOUT:
+# Decision, re-evaluated every KUBESS_POLL_INTERVAL seconds until KUBESS_WAIT_TIMEOUT:
 #   1. a peer answers on the Galera port      -> join it (never bootstrap beside a running cluster)
 #   2. force-bootstrap-ordinal is set         -> that ordinal bootstraps, the others wait to join it
 #   3. grastate.dat says safe_to_bootstrap: 1 -> bootstrap (Galera marks the last member to leave
@@ -12,33 +12,58 @@
 #      all members have answered, the most advanced one (highest seqno, lowest ordinal on a tie)
 #      bootstraps and the others join it.
 #
+# Before deciding: a data directory whose first initialisation never finished (the pod was stopped
+# while the image initialised it, so DATADIR/.kubess-initialising is still there) is moved aside,
+# whole, into DATADIR/.kubess-half-initialised/<UTC time>/, and the member counts as empty. Nothing
+# is deleted. After KUBESS_MAX_HALF_INITIALISED such directories the script stops instead: an
+# initialisation that keeps failing must not fill the volume.
+#
+# Hand-over: the image's entrypoint gets the server command, the node name and, to bootstrap,
+# --wsrep_cluster_address=gcomm:// or, to join, the members that answered. percona: CLUSTER_JOIN
+# is exported to a joiner (its entrypoint then skips the initialisation: the snapshot brings the
+# data); its xtrace is taken out. mariadb: the position --wsrep-recover found goes to the server
+# as --wsrep_start_position (its entrypoint has no such step); wsrep_sst_auth is written to
+# KUBESS_RUN_DIR/sst-auth.cnf.
+#
+# Signals: SIGTERM or SIGINT while deciding or waiting stop what runs (the announcer, a probe, the
+# sleep, a --wsrep-recover) and end the script at once; the server, once started, handles them.
+#
 # Inputs (environment, defaults in brackets):
-#   HOSTNAME                   pod name, <set>-<ordinal>
-#   PXC_SET_NAME [pxc]         StatefulSet name; PXC_SERVICE [pxc] headless Service name
-#   POD_NAMESPACE [default]    PXC_CLUSTER_DOMAIN [cluster.local]
-#   PXC_DATADIR [/var/lib/mysql]
-#   PXC_STATE_DIR [/etc/pxc-bootstrap]  files: replicas, force-bootstrap-ordinal, cluster-initialized
-#                                       (a ConfigMap volume, so changes reach a waiting pod live)
-#   PXC_RUN_DIR [/tmp/pxc]     phase file, published state, quiet copy of the image entrypoint
-#   PXC_GALERA_PORT [4567]     PXC_RECOVERY_PORT [4569]
-#   PXC_POLL_INTERVAL [5]      PXC_WAIT_TIMEOUT [600] (0: wait for ever)
-#   PXC_IMAGE_ENTRYPOINT [/entrypoint.sh]  PXC_MYSQLD [mysqld]
-#   PXC_DECIDE_ONLY            when set, print the decision and exit instead of starting mysqld
+#   HOSTNAME                         pod name, <set>-<ordinal>
+#   KUBESS_FLAVOR [percona]          percona or mariadb
+#   KUBESS_SET_NAME [pxc]            StatefulSet name; KUBESS_SERVICE [pxc] headless Service name
+#   KUBESS_NAMESPACE [default]       KUBESS_CLUSTER_DOMAIN [cluster.local]
+#   KUBESS_DATADIR [/var/lib/mysql]
+#   KUBESS_STATE_DIR [/etc/pxc-bootstrap]  files: replicas, force-bootstrap-ordinal, cluster-initialized
+#                                          (a ConfigMap volume, so changes reach a waiting pod live)
+#   KUBESS_RUN_DIR [/run/kubess]     phase file, published state, wsrep_sst_auth file, quiet entrypoint
+#   KUBESS_GALERA_PORT [4567]        KUBESS_RECOVERY_PORT [4569]
+#   KUBESS_POLL_INTERVAL [5]         KUBESS_WAIT_TIMEOUT [600] (0: wait for ever)
+#   KUBESS_SERVER [mysqld]           the server program (mysqld, mariadbd)
+#   KUBESS_IMAGE_ENTRYPOINT [/entrypoint.sh]  the image's entrypoint (a path, or a name on PATH)
+#   KUBESS_BACKUP_USER, KUBESS_BACKUP_PASSWORD  mariadb: the State Snapshot Transfer user
+#   KUBESS_MAX_HALF_INITIALISED [3]
+#   KUBESS_DECIDE_ONLY               when set, print the decision and exit instead of starting the server
 set -euo pipefail
 
-SET_NAME=${PXC_SET_NAME:-pxc}
-SERVICE=${PXC_SERVICE:-pxc}
-NAMESPACE=${POD_NAMESPACE:-default}
-DOMAIN=${PXC_CLUSTER_DOMAIN:-cluster.local}
-DATADIR=${PXC_DATADIR:-/var/lib/mysql}
-STATE_DIR=${PXC_STATE_DIR:-/etc/pxc-bootstrap}
-RUN_DIR=${PXC_RUN_DIR:-/tmp/pxc}
-GALERA_PORT=${PXC_GALERA_PORT:-4567}
-RECOVERY_PORT=${PXC_RECOVERY_PORT:-4569}
-POLL_INTERVAL=${PXC_POLL_INTERVAL:-5}
-WAIT_TIMEOUT=${PXC_WAIT_TIMEOUT:-600}
-IMAGE_ENTRYPOINT=${PXC_IMAGE_ENTRYPOINT:-/entrypoint.sh}
-MYSQLD=${PXC_MYSQLD:-mysqld}
+FLAVOR=${KUBESS_FLAVOR:-percona}
+SET_NAME=${KUBESS_SET_NAME:-pxc}
+SERVICE=${KUBESS_SERVICE:-pxc}
+NAMESPACE=${KUBESS_NAMESPACE:-default}
+DOMAIN=${KUBESS_CLUSTER_DOMAIN:-cluster.local}
+DATADIR=${KUBESS_DATADIR:-/var/lib/mysql}
+STATE_DIR=${KUBESS_STATE_DIR:-/etc/pxc-bootstrap}
+RUN_DIR=${KUBESS_RUN_DIR:-/run/kubess}
+GALERA_PORT=${KUBESS_GALERA_PORT:-4567}
+RECOVERY_PORT=${KUBESS_RECOVERY_PORT:-4569}
+POLL_INTERVAL=${KUBESS_POLL_INTERVAL:-5}
+WAIT_TIMEOUT=${KUBESS_WAIT_TIMEOUT:-600}
+SERVER=${KUBESS_SERVER:-mysqld}
+IMAGE_ENTRYPOINT=${KUBESS_IMAGE_ENTRYPOINT:-/entrypoint.sh}
+MAX_HALF_INITIALISED=${KUBESS_MAX_HALF_INITIALISED:-3}
+# Written just before the image initialises a new data directory, removed by pxc-initdb.sh at its end.
+MARKER=$DATADIR/.kubess-initialising
+ASIDE_ROOT=$DATADIR/.kubess-half-initialised
 
 log() { printf '[pxc-entrypoint] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -49,23 +74,26 @@ peer_host() { printf '%s-%s.%s.%s.svc.%s' "$SET_NAME" "$1" "$SERVICE" "$NAMESPAC
 
 set_phase() { printf '%s\n' "$1" >"$RUN_DIR/phase"; }
 
-# A file of the state ConfigMap, or a default when absent or empty.
-state_value() {
-  local value=""
-  [ -r "$STATE_DIR/$1" ] && value=$(tr -d '[:space:]' <"$STATE_DIR/$1")
-  printf '%s' "${value:-$2}"
-}
+case $FLAVOR in
+  percona | mariadb) ;;
+  *) die "KUBESS_FLAVOR is '$FLAVOR'; expected percona or mariadb" ;;
+esac
 
-# Does host:port accept a TCP connection?
-net_probe() { socat -u OPEN:/dev/null "TCP:$1:$2,connect-timeout=2" >/dev/null 2>&1; }
-
-# What host:port sends back on connect (the recovery announcer of a peer).
-net_fetch() { socat -T 3 -u "TCP:$1:$2,connect-timeout=2" STDOUT 2>/dev/null; }
-
+# --- signals ---------------------------------------------------------------------------------------
+# As PID 1, bash ignores SIGTERM unless it traps it, and runs a trap only once the foreground command
+# ends: every command that may take a while runs in the background, waited for (a trapped signal
+# interrupts the wait at once). in_background OUTPUT COMMAND...: its standard output goes to OUTPUT,
+# its errors nowhere (the script's own stay where they are, for the trap's message).
+CHILD=""
 ANNOUNCER_PID=""
-start_announcer() {
-  socat "TCP-LISTEN:$RECOVERY_PORT,reuseaddr,fork" "SYSTEM:cat $RUN_DIR/state" >/dev/null 2>&1 &
-  ANNOUNCER_PID=$!
+in_background() {
+  local status=0 output=$1
+  shift
+  "$@" >"$output" 2>/dev/null &
+  CHILD=$!
+  wait "$CHILD" || status=$?
+  CHILD=""
+  return "$status"
 }
 stop_announcer() {
   if [ -n "$ANNOUNCER_PID" ]; then
@@ -74,7 +102,36 @@ stop_announcer() {
     ANNOUNCER_PID=""
   fi
 }
+# The trap passes on the signal to what runs and ends the script without waiting for it (bash's wait
+# can hang in a trap that interrupted a wait for the same process); as PID 1, its end takes the rest
+# of the container with it.
+terminate() {
+  trap - TERM INT EXIT
+  log "$1 before the server started: stopping"
+  kill ${CHILD:+"$CHILD"} ${ANNOUNCER_PID:+"$ANNOUNCER_PID"} 2>/dev/null || true
+  exit "$2"
+}
 trap stop_announcer EXIT
+trap 'terminate SIGTERM 143' TERM
+trap 'terminate SIGINT 130' INT
+
+# A file of the state ConfigMap, or a default when absent or empty.
+state_value() {
+  local value=""
+  [ -r "$STATE_DIR/$1" ] && value=$(tr -d '[:space:]' <"$STATE_DIR/$1")
+  printf '%s' "${value:-$2}"
+}
+
+# Does host:port accept a TCP connection?
+net_probe() { in_background /dev/null socat -u OPEN:/dev/null "TCP:$1:$2,connect-timeout=2"; }
+
+# What host:port sends back on connect (the recovery announcer of a peer), into $RUN_DIR/fetched.
+net_fetch() { in_background "$RUN_DIR/fetched" socat -T 3 -u "TCP:$1:$2,connect-timeout=2" STDOUT; }
+
+start_announcer() {
+  socat "TCP-LISTEN:$RECOVERY_PORT,reuseaddr,fork" "SYSTEM:cat $RUN_DIR/state" >/dev/null 2>&1 &
+  ANNOUNCER_PID=$!
+}
 
 # Field <key> of a "key=value key=value" state line.
 field() { local kv; for kv in $2; do [ "${kv%%=*}" = "$1" ] && { printf '%s' "${kv#*=}"; return 0; }; done; return 1; }
@@ -87,11 +144,36 @@ ORDINAL=$((10#$ORDINAL))
 mkdir -p "$RUN_DIR"
 set_phase deciding
 
+# --- a first initialisation that never finished ---------------------------------------------------
+if [ -e "$MARKER" ]; then
+  shopt -s nullglob dotglob
+  leftovers=()
+  for entry in "$DATADIR"/*; do
+    case ${entry##*/} in .kubess-* | lost+found) ;; *) leftovers+=("$entry") ;; esac
+  done
+  earlier=("$ASIDE_ROOT"/*)
+  shopt -u nullglob dotglob
+  if [ "${#leftovers[@]}" -gt 0 ]; then
+    [ "${#earlier[@]}" -lt "$MAX_HALF_INITIALISED" ] ||
+      die "the first initialisation of $DATADIR was interrupted again, and $ASIDE_ROOT already holds" \
+        "${#earlier[@]} earlier attempts: see why in the previous container's log (kubectl logs --previous)," \
+        "then remove what $ASIDE_ROOT holds"
+    aside=$ASIDE_ROOT/$(date -u +%Y%m%dT%H%M%SZ)
+    mkdir -p "$ASIDE_ROOT"
+    mkdir "$aside" 2>/dev/null || { aside=$aside-$$ && mkdir "$aside"; }
+    mv -- "${leftovers[@]}" "$aside/"
+    log "the first initialisation of $DATADIR never finished (the pod stopped while the image" \
+      "initialised it): moved what it left (${#leftovers[@]} entries) to $aside; initialising again"
+  fi
+  rm -f -- "$MARKER"
+fi
+
 # --- local data -----------------------------------------------------------------------------------
 EMPTY=1
 UUID=00000000-0000-0000-0000-000000000000
 SEQNO=-1
 SAFE=0
+RECOVERED=0
 GRASTATE=$DATADIR/grastate.dat
 if [ -d "$DATADIR/mysql" ]; then
   EMPTY=0
@@ -104,15 +186,18 @@ if [ -d "$DATADIR/mysql" ]; then
     UUID=${UUID:-00000000-0000-0000-0000-000000000000}
   fi
   if [ "$SEQNO" -lt 0 ]; then
-    # No clean shutdown recorded: ask InnoDB for the last committed Galera position.
-    log "seqno unknown in grastate.dat: running $MYSQLD --wsrep-recover"
+    # No clean shutdown recorded: ask InnoDB for the last committed Galera position. Percona's
+    # server logs it at verbosity 3; MariaDB's has no such option, hence loose-.
+    log "seqno unknown in grastate.dat: running $SERVER --wsrep-recover"
     recover_log=$(mktemp "$RUN_DIR/wsrep-recover.XXXXXX")
-    "$MYSQLD" --wsrep-recover --log-error-verbosity=3 --log_error="$recover_log" >/dev/null 2>&1 || true
+    in_background /dev/null "$SERVER" --wsrep-recover --loose-log-error-verbosity=3 --log-error="$recover_log" ||
+      true
     position=$(sed -n 's/.*Recovered position:[[:space:]]*//p' "$recover_log" | tail -n 1)
     rm -f "$recover_log"
     if [[ $position =~ ^([0-9a-f-]+):(-?[0-9]+)$ ]]; then
       UUID=${BASH_REMATCH[1]}
       SEQNO=${BASH_REMATCH[2]}
+      RECOVERED=1
       log "recovered position $UUID:$SEQNO"
     else
       log "wsrep-recover found no position; this member counts as seqno -1"
@@ -169,7 +254,9 @@ decide() {
   for ((i = 0; i < replicas; i++)); do
     [ "$i" -eq "$ORDINAL" ] && continue
     host=$(peer_host "$i")
-    if line=$(net_fetch "$host" "$RECOVERY_PORT") && [ -n "$line" ] && field seqno "$line" >/dev/null; then
+    line=""
+    if net_fetch "$host" "$RECOVERY_PORT"; then line=$(<"$RUN_DIR/fetched"); fi
+    if [ -n "$line" ] && field seqno "$line" >/dev/null; then
       states="$states$line"$'\n'
       [ "$(field empty "$line")" = 0 ] && holder="${holder:+$holder, }$host"
     else
@@ -237,43 +324,70 @@ until decide; do
   if [ "$WAIT_TIMEOUT" -gt 0 ] && [ $((SECONDS - start)) -ge "$WAIT_TIMEOUT" ]; then
     die "no bootstrap decision after ${WAIT_TIMEOUT}s; see the messages above"
   fi
-  sleep "$POLL_INTERVAL"
+  in_background /dev/null sleep "$POLL_INTERVAL"
 done
 stop_announcer
 
 # --- act ------------------------------------------------------------------------------------------
-args=(mysqld "--wsrep_node_name=$POD")
+args=("$SERVER" "--wsrep_node_name=$POD")
 case $DECISION in
   bootstrap-new)
     args+=("--wsrep_cluster_address=gcomm://")
-    unset CLUSTER_JOIN
     ;;
   bootstrap)
     if [ -s "$GRASTATE" ]; then
       sed -i 's/^safe_to_bootstrap:.*/safe_to_bootstrap: 1/' "$GRASTATE"
     fi
     args+=("--wsrep_cluster_address=gcomm://")
-    unset CLUSTER_JOIN
     ;;
   join)
     args+=("--wsrep_cluster_address=gcomm://$JOIN_ADDRESSES")
-    export CLUSTER_JOIN=$JOIN_ADDRESSES
     ;;
 esac
 log "decision: $DECISION${JOIN_ADDRESSES:+ via $JOIN_ADDRESSES}"
-if [ -n "${PXC_DECIDE_ONLY:-}" ]; then
+if [ -n "${KUBESS_DECIDE_ONLY:-}" ]; then
   printf '%s %s\n' "$DECISION" "$JOIN_ADDRESSES"
   exit 0
 fi
-set_phase mysqld
 
-# The image's entrypoint traces every command (set -o xtrace), which would copy the root password
-# into the container log; run a copy of it without the tracing.
-quiet=$RUN_DIR/image-entrypoint.sh
-if sed '/^[[:space:]]*set -o xtrace[[:space:]]*$/d' "$IMAGE_ENTRYPOINT" >"$quiet" 2>/dev/null; then
+# Does the image initialise the data directory before it starts the server? MariaDB's does whenever
+# DATADIR/mysql is missing, a joiner's too (the snapshot then replaces it); Percona's not for a joiner.
+initialises=0
+case $FLAVOR in
+  percona)
+    unset CLUSTER_JOIN
+    if [ "$DECISION" = join ]; then
+      export CLUSTER_JOIN=$JOIN_ADDRESSES
+    elif [ ! -d "$DATADIR/mysql" ]; then
+      initialises=1
+    fi
+    ;;
+  mariadb)
+    [ -d "$DATADIR/mysql" ] || initialises=1
+    # Percona's entrypoint recovers the position after a crash and gives it to the server; MariaDB's does
+    # not, and its server would then start a new history (a new cluster uuid) or ask for a full snapshot.
+    if [ "$RECOVERED" -eq 1 ]; then
+      args+=("--wsrep_start_position=$UUID:$SEQNO")
+    fi
+    # The donor's mariabackup logs in as the backup user: wsrep_sst_auth, read through the includedir
+    # of kubess.cnf; only this uid may read it.
+    (umask 077 && printf '[mysqld]\nwsrep_sst_auth=%s:%s\n' "${KUBESS_BACKUP_USER:-mariabackup}" \
+      "${KUBESS_BACKUP_PASSWORD:-}" >"$RUN_DIR/sst-auth.cnf")
+    ;;
+esac
+if [ "$initialises" -eq 1 ]; then
+  : >"$MARKER"
+fi
+set_phase server
+trap - TERM INT EXIT
+
+# An entrypoint that traces every command (set -o xtrace, as Percona's does) would copy the root
+# password into the container log: run a copy of it without the tracing.
+entrypoint=$(command -v "$IMAGE_ENTRYPOINT") || die "the image has no entrypoint $IMAGE_ENTRYPOINT"
+if grep -Eq '^[[:space:]]*set -(o xtrace|x)[[:space:]]*$' "$entrypoint"; then
+  quiet=$RUN_DIR/image-entrypoint.sh
+  sed -E '/^[[:space:]]*set -(o xtrace|x)[[:space:]]*$/d' "$entrypoint" >"$quiet"
   chmod 0700 "$quiet"
-  trap - EXIT
   exec bash "$quiet" "${args[@]}"
 fi
-trap - EXIT
-exec "$IMAGE_ENTRYPOINT" "${args[@]}"
+exec "$entrypoint" "${args[@]}"
