@@ -95,10 +95,11 @@ node-tests: node-build
 e2e: node-up
 	cd $(COLL_LINK) && $(BIN)/python -m pytest -q tests/e2e $(PYTEST_ARGS)
 
+# The node first (it unmounts its NFS volumes while the server still answers), then the NFS server.
 e2e-down: venv collection-link
+	tools/localcluster/cluster.sh down
 	$(BIN)/ansible -i inventories/e2e/hosts.yml nfs_servers -m ansible.builtin.include_role \
 	  -a "name=kubess.stateful.nfs_server tasks_from=stop"
-	tools/localcluster/cluster.sh down
 
 unit: venv collection-link
 	cd $(COLL_LINK) && $(BIN)/python -m pytest -q tests/unit

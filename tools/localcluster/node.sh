@@ -411,8 +411,24 @@ up() {
 
 # Pods first (their containers outlive containerd, in their shims), then the daemons, then the mounts the kubelet
 # made, then the network. The Node object is deleted, so that its pods are collected and a later `up` starts clean.
+stop_daemon() { # stop_daemon NAME PREFIX: TERM, then KILL after 30 s
+  local pid
+  pid=$(pid_alive "$1" "$2") || return 0
+  kill "$pid"
+  timeout 30 tail --pid="$pid" -f /dev/null || kill -9 "$pid" 2>/dev/null || true
+}
+
+# Unmount a volume. One whose NFS server no longer answers (stopped first, or unreachable) would hang umount on the
+# FUSE client's hard retries: after 20 s, end that client (found by its mount point) and detach the mount.
+unmount_volume() { # unmount_volume MOUNTPOINT
+  local pid
+  timeout -s KILL 20 umount -c "$1" 2>/dev/null && return 0
+  for pid in $(pgrep -f -- "kubess-nfs-fuse [^ ]+ $1( |\$)" || true); do kill -9 "$pid" 2>/dev/null || true; done
+  umount -l -c "$1" 2>/dev/null || true
+}
+
 down() {
-  local name pid
+  local pid
   if pid=$(pid_alive kubelet "$NODE_BIN/kubelet"); then
     kill "$pid"
     timeout 30 tail --pid="$pid" -f /dev/null || kill -9 "$pid" 2>/dev/null || true
@@ -420,24 +436,19 @@ down() {
   if [ -S "$RUN/containerd/containerd.sock" ] && pid_alive containerd "$CONTAINERD_BIN/" >/dev/null; then
     "$CRICTL_BIN/crictl" --runtime-endpoint "unix://$RUN/containerd/containerd.sock" rmp --all --force >/dev/null 2>&1 || true
   fi
-  for name in kube-proxy containerd gateway; do
-    case "$name" in
-      kube-proxy) pid=$(pid_alive "$name" "$NODE_BIN/kube-proxy") || continue ;;
-      containerd) pid=$(pid_alive "$name" "$CONTAINERD_BIN/") || continue ;;
-      gateway) pid=$(pid_alive "$name" "$here/netns_gateway.py") || continue ;;
-    esac
-    kill "$pid"
-    timeout 30 tail --pid="$pid" -f /dev/null || kill -9 "$pid" 2>/dev/null || true
-  done
+  stop_daemon kube-proxy "$NODE_BIN/kube-proxy"
+  stop_daemon containerd "$CONTAINERD_BIN/"
   # Shims of containers that outlived the runtime (a crash), found by their binary.
   for pid in $(pgrep -f "^$CONTAINERD_BIN/containerd-shim-runc-v2" || true); do kill -9 "$pid" 2>/dev/null || true; done
-  # Volumes the kubelet mounted (NFS through FUSE, tmpfs for Secrets), deepest first.
+  # Volumes the kubelet mounted (NFS through FUSE, tmpfs for Secrets), deepest first, while the gateway still
+  # carries their NFS traffic: a FUSE client flushes what it holds when unmounted.
   awk -v root="$KUBELET_ROOT" '$2 ~ "^"root {print $2}' /proc/mounts | sort -r | while read -r mnt; do
-    umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+    unmount_volume "$mnt"
   done
   awk -v run="$RUN" '$2 ~ "^"run {print $2}' /proc/mounts | sort -r | while read -r mnt; do
-    umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+    unmount_volume "$mnt"
   done
+  stop_daemon gateway "$here/netns_gateway.py"
   if [ -f "$kubeconfig" ]; then kc delete node "$NODE_NAME" --ignore-not-found --wait=false >/dev/null 2>&1 || true; fi
   ip route del "$POD_CIDR" 2>/dev/null || true
   ip route del "$SERVICE_CIDR" 2>/dev/null || true
