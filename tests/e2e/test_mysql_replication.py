@@ -33,13 +33,19 @@ def test_a_row_written_on_the_primary_is_read_on_the_last_replica(stack):
                           f"INSERT INTO kubess_e2e.rows VALUES ('{marker}')")
     stack.wait_for(lambda: sql(stack, last, f"SELECT marker FROM kubess_e2e.rows WHERE marker = '{marker}'")
                    == [[marker]], timeout=60, what=f"the row on {last}")
-    status = stack.exec(last, "mariadb", "--defaults-extra-file=/dev/stdin", "-e", "SHOW REPLICA STATUS\\G",
-                        container="mysql",
-                        stdin=f"[client]\nuser=root\npassword={stack.secret(SECRET, 'root-password')}\n").stdout
-    assert "Slave_IO_Running: Yes" in status and "Slave_SQL_Running: Yes" in status
-    assert "Master_Host: mysql-0.mysql" in status
 
 
-def test_replicas_refuse_writes(stack):
-    last = f"mysql-{replicas(stack) - 1}"
-    assert sql(stack, last, "SELECT @@global.read_only") == [["1"]]
+def test_every_replica_replicates_from_the_primary_and_refuses_the_applications_writes(stack):
+    password = stack.secret(SECRET, "app-password")
+    options = f"[client]\nuser=app\npassword={password}\n"
+    for n in range(1, replicas(stack)):
+        member = f"mysql-{n}"
+        status = stack.exec(member, "mariadb", "--defaults-extra-file=/dev/stdin", "-e", "SHOW REPLICA STATUS\\G",
+                            container="mysql",
+                            stdin=f"[client]\nuser=root\npassword={stack.secret(SECRET, 'root-password')}\n").stdout
+        assert "Master_Host: mysql-0.mysql" in status, (member, status[:800])
+        assert "Slave_IO_Running: Yes" in status and "Slave_SQL_Running: Yes" in status, (member, status[:800])
+        refused = stack.exec(member, "mariadb", "--defaults-extra-file=/dev/stdin", "-e",
+                             "CREATE TABLE IF NOT EXISTS app.refused (n INT PRIMARY KEY)", container="mysql",
+                             stdin=options, check=False)
+        assert refused.returncode != 0 and "ERROR 1290" in refused.stderr, (member, refused.stderr)

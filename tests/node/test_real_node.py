@@ -73,7 +73,7 @@ def test_real_node_ready_with_the_pinned_kubelet(node):
     assert real["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] == 10250
 
 
-def test_real_node_takes_pods_while_the_shared_disk_has_room(node):
+def test_real_node_reports_no_pressure_while_the_shared_disk_has_room(node):
     """The disk is shared with this machine's builds: eviction floors are absolute, so the node reports no pressure
     (and carries no pressure taint) while more than 2 GiB are free."""
     real = node.cluster.get_json("node", node.name)
@@ -81,7 +81,8 @@ def test_real_node_takes_pods_while_the_shared_disk_has_room(node):
         assert condition(real, kind) == "False", kind
     assert [t["key"] for t in real["spec"]["taints"]] == [NODE_ENV["NODE_TAINT"]]
     configz = json.loads(node.cluster.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}/proxy/configz").stdout)
-    assert configz["kubeletconfig"]["evictionHard"]["imagefs.available"] == "2Gi"
+    eviction = configz["kubeletconfig"]["evictionHard"]
+    assert (eviction["nodefs.available"], eviction["imagefs.available"]) == ("2Gi", "2Gi")
 
 
 def test_simulated_nodes_unaffected(node, namespace):

@@ -409,8 +409,6 @@ up() {
   log "up: $NODE_NAME ($NODE_IP), kubelet $("$NODE_BIN/kubelet" --version | awk '{print $2}')"
 }
 
-# Pods first (their containers outlive containerd, in their shims), then the daemons, then the mounts the kubelet
-# made, then the network. The Node object is deleted, so that its pods are collected and a later `up` starts clean.
 stop_daemon() { # stop_daemon NAME PREFIX: TERM, then KILL after 30 s
   local pid
   pid=$(pid_alive "$1" "$2") || return 0
@@ -419,20 +417,35 @@ stop_daemon() { # stop_daemon NAME PREFIX: TERM, then KILL after 30 s
 }
 
 # Unmount a volume. One whose NFS server no longer answers (stopped first, or unreachable) would hang umount on the
-# FUSE client's hard retries: after 20 s, end that client (found by its mount point) and detach the mount.
+# FUSE client's hard retries: after 20 s without an answer, end that client (found by its exact command line) and
+# detach the mount. Any other failure (busy): detach lazily, leaving the client to finish.
 unmount_volume() { # unmount_volume MOUNTPOINT
-  local pid
-  timeout -s KILL 20 umount -c "$1" 2>/dev/null && return 0
-  for pid in $(pgrep -f -- "kubess-nfs-fuse [^ ]+ $1( |\$)" || true); do kill -9 "$pid" 2>/dev/null || true; done
+  local rc=0 pid
+  timeout -s KILL 20 umount -c "$1" 2>/dev/null || rc=$?
+  [ "$rc" = 0 ] && return 0
+  if [ "$rc" = 137 ]; then
+    for pid in $(fuse_clients "$1"); do kill -9 "$pid" 2>/dev/null || true; done
+  fi
   umount -l -c "$1" 2>/dev/null || true
 }
 
+# PIDs of the FUSE NFS clients serving mount points under a directory, or one mount point (their third argument).
+fuse_clients() { # fuse_clients PATH
+  local f pid
+  for f in /proc/[0-9]*/cmdline; do
+    pid=${f#/proc/}
+    pid=${pid%/cmdline}
+    tr '\0' '\n' <"$f" 2>/dev/null | awk -v p="$1" -v pid="$pid" \
+      'NR == 1 && $0 !~ /kubess-nfs-fuse$/ {exit} NR == 3 && (index($0, p "/") == 1 || $0 == p) {print pid; exit}'
+  done
+}
+
+# Pods first (their containers outlive containerd, in their shims), then the daemons, then the mounts the kubelet
+# made, while the gateway still carries their NFS traffic, then the gateway and the network. The Node object is
+# deleted, so that its pods are collected and a later `up` starts clean.
 down() {
-  local pid
-  if pid=$(pid_alive kubelet "$NODE_BIN/kubelet"); then
-    kill "$pid"
-    timeout 30 tail --pid="$pid" -f /dev/null || kill -9 "$pid" 2>/dev/null || true
-  fi
+  local pid clients
+  stop_daemon kubelet "$NODE_BIN/kubelet"
   if [ -S "$RUN/containerd/containerd.sock" ] && pid_alive containerd "$CONTAINERD_BIN/" >/dev/null; then
     "$CRICTL_BIN/crictl" --runtime-endpoint "unix://$RUN/containerd/containerd.sock" rmp --all --force >/dev/null 2>&1 || true
   fi
@@ -441,13 +454,15 @@ down() {
   # Shims of containers that outlived the runtime (a crash), found by their binary.
   for pid in $(pgrep -f "^$CONTAINERD_BIN/containerd-shim-runc-v2" || true); do kill -9 "$pid" 2>/dev/null || true; done
   # Volumes the kubelet mounted (NFS through FUSE, tmpfs for Secrets), deepest first, while the gateway still
-  # carries their NFS traffic: a FUSE client flushes what it holds when unmounted.
+  # carries their NFS traffic; each FUSE client flushes what it holds and exits once unmounted: wait for them.
+  clients=$(fuse_clients "$KUBELET_ROOT")
   awk -v root="$KUBELET_ROOT" '$2 ~ "^"root {print $2}' /proc/mounts | sort -r | while read -r mnt; do
     unmount_volume "$mnt"
   done
   awk -v run="$RUN" '$2 ~ "^"run {print $2}' /proc/mounts | sort -r | while read -r mnt; do
     unmount_volume "$mnt"
   done
+  for pid in $clients; do timeout 30 tail --pid="$pid" -f /dev/null || kill -9 "$pid" 2>/dev/null || true; done
   stop_daemon gateway "$here/netns_gateway.py"
   if [ -f "$kubeconfig" ]; then kc delete node "$NODE_NAME" --ignore-not-found --wait=false >/dev/null 2>&1 || true; fi
   ip route del "$POD_CIDR" 2>/dev/null || true
