@@ -12,7 +12,6 @@ from test_galera import CAUSAL, MEMBERS as GALERA, ensure_table, sql, wsrep_stat
 from test_wordpress import fetch, service_url
 
 
-
 def test_deleted_etcd_member_rejoins_with_its_data(stack):
     key, value = f"/e2e/fault/{uuid.uuid4().hex}", uuid.uuid4().hex
     stack.etcdctl("etcd-0", "put", key, value, endpoints=[endpoint("etcd-0", stack)])
