@@ -4,6 +4,9 @@
 #   - the entrypoint is still deciding or waiting for peers   -> alive
 #   - an SST is in progress (both images' transfer scripts keep DATADIR/sst_in_progress while
 #     a joiner receives)                                      -> alive
+#   - the image initialises the data directory (DATADIR/.kubess-initialising, made by
+#     pxc-entrypoint.sh, removed by pxc-initdb.sh at the end; minutes on slow storage, and a
+#     restart would only move the unfinished directory aside and begin again)  -> alive
 #   - otherwise the server must answer a ping; the admin client's ping exits 0 whenever the server
 #     runs, even when it refuses the login, so only a hung or dead server fails.
 #
@@ -19,7 +22,8 @@ case $phase in
   deciding | waiting) exit 0 ;;
 esac
 
-if [ -e "${KUBESS_DATADIR:-/var/lib/mysql}/sst_in_progress" ]; then
+if [ -e "${KUBESS_DATADIR:-/var/lib/mysql}/sst_in_progress" ] ||
+  [ -e "${KUBESS_DATADIR:-/var/lib/mysql}/.kubess-initialising" ]; then
   exit 0
 fi
 

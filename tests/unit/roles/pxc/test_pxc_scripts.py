@@ -738,6 +738,19 @@ def test_liveness_passes_during_sst(make_pod):
     assert pod.run_script(LIVENESS).returncode == 0
 
 
+def test_liveness_passes_while_the_image_initialises_the_data_directory(make_pod):
+    """The image's first initialisation (mysql_install_db, a temporary server without networking, the init scripts)
+    can take minutes on slow storage; a restart then would only move the unfinished directory aside and begin
+    again."""
+    pod = make_pod("pxc-0")
+    pod.serve(running=False)
+    (pod.run / "phase").write_text("server\n")
+    (pod.datadir / ".kubess-initialising").write_text("")
+    assert pod.run_script(LIVENESS).returncode == 0
+    (pod.datadir / ".kubess-initialising").unlink()
+    assert pod.run_script(LIVENESS).returncode == 1
+
+
 @pytest.mark.parametrize("flavor", ["percona", "mariadb"])
 @pytest.mark.parametrize(("running", "users", "expected"),
                          [(True, None, 0), (True, {"monitor": "another"}, 0), (False, None, 1)])
