@@ -13,6 +13,18 @@ import yaml
 from jinja2 import Environment, StrictUndefined
 from jinja2.nativetypes import NativeEnvironment
 
+# The namespace and the passwords Secret of the pods the tests make.
+NS = "shop"
+SECRETS = {
+    "root-password": "R00t-secret-value-xyz",
+    "xtrabackup-password": "B4ckup-secret-value-def",
+    "monitor-password": "M0nitor-secret-value-abc",
+    "clustercheck-password": "Ch3ck-secret-value-ghi",
+    "wordpress-password": "W0rdpress-secret-value-jkl",
+    "wordpress-database": "wordpress",
+    "wordpress-user": "wordpress",
+}
+
 ROLE = Path(__file__).resolve().parents[4] / "roles" / "pxc"
 FILES = ROLE / "files"
 FLAVORS = ("percona", "mariadb")

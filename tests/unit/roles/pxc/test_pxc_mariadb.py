@@ -21,19 +21,9 @@ from pathlib import Path
 import pytest
 
 from image_root import Container, run
-from role_data import FILES, container_env, my_cnf
+from role_data import FILES, NS, SECRETS, container_env, my_cnf
 from standins import table
 
-NS = "shop"
-SECRETS = {
-    "root-password": "R00t-secret-value-xyz",
-    "xtrabackup-password": "B4ckup-secret-value-def",
-    "monitor-password": "M0nitor-secret-value-abc",
-    "clustercheck-password": "Ch3ck-secret-value-ghi",
-    "wordpress-password": "W0rdpress-secret-value-jkl",
-    "wordpress-database": "wordpress",
-    "wordpress-user": "wordpress",
-}
 MYSQL = "999:999"
 SOCKET = "/run/mysqld/mysqld.sock"
 ENTRYPOINT = ["/bin/bash", "/opt/kubess/pxc-entrypoint.sh"]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from role_data import FILES, container_env
+from role_data import FILES, NS, SECRETS, container_env
 
 HERE = Path(__file__).resolve().parent
 ENTRYPOINT = FILES / "pxc-entrypoint.sh"
@@ -35,16 +35,6 @@ BASH = shutil.which("bash") or "/bin/bash"
 STANDINS = HERE / "standins.py"
 STANDIN_IMAGES = HERE / "standin_images"
 
-NS = "shop"
-SECRETS = {
-    "root-password": "R00t-secret-value-xyz",
-    "xtrabackup-password": "B4ckup-secret-value-def",
-    "monitor-password": "M0nitor-secret-value-abc",
-    "clustercheck-password": "Ch3ck-secret-value-ghi",
-    "wordpress-password": "W0rdpress-secret-value-jkl",
-    "wordpress-database": "wordpress",
-    "wordpress-user": "wordpress",
-}
 ROOT_PASSWORD = SECRETS["root-password"]
 MONITOR_PASSWORD = SECRETS["monitor-password"]
 UUID = "7e3c5c4a-1b2d-11ef-9a6e-0242ac120002"
