@@ -279,14 +279,17 @@ def test_nfs_volume_keeps_data_and_owner_across_pods(node, namespace, nfs_server
     token = uuid.uuid4().hex
     objects = nfs_volume(node, namespace, "data", directory)
     spec = node.pod_spec(
-        [toolbox(node, "writer", ["bash", "-c", f"echo {token} > /data/{token} && exec sleep 3600"],
+        [toolbox(node, "writer", ["bash", "-c", f"echo {token} > /data/{token} && echo written && exec sleep 3600"],
                  volumeMounts=[{"name": "data", "mountPath": "/data"}])],
         volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}])
     spec["securityContext"].update(runAsUser=999, runAsGroup=999)
     node.cluster.apply(manifest(*objects, pod("writer", spec)), namespace)
     wait_pod(node, namespace, "writer", "Running", lambda p: p["status"].get("phase") == "Running")
+    # The container says when its write is closed; from then on (close-to-open) the file is on the server.
+    node.cluster.wait_for(lambda: "written" in node.cluster.kubectl("logs", "-n", namespace, "writer").stdout,
+                          timeout=120, what="the writer's closed write")
     written = directory / token
-    node.cluster.wait_for(written.exists, timeout=30, what=f"{written} on the export")
+    assert written.exists(), f"{written} is not on the export after the container closed it"
     stat = written.stat()
     assert (stat.st_uid, stat.st_gid) == (999, 999), "the file on the NFS server belongs to the container's uid"
 
