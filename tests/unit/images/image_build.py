@@ -30,6 +30,16 @@ def print_images(*names: str, env: dict | None = None, build: Path = BUILD) -> d
     return result
 
 
+def archives(*names: str) -> dict[str, tuple[str, Path]]:
+    """name -> (ref, archive) of the images named (every image when none is), built now where an archive is
+    missing."""
+    printed = print_images(*names)
+    if not all(archive.is_file() for _ref, archive in printed.values()):
+        result = subprocess.run([str(BUILD), *names], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, f"tools/images/build.sh {' '.join(names)} failed:\n{result.stderr[-6000:]}"
+    return printed
+
+
 def contract(name: str) -> dict:
     with open(IMAGES / name / "contract.yaml", encoding="utf-8") as f:
         return yaml.safe_load(f)

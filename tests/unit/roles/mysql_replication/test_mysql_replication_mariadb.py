@@ -33,7 +33,7 @@ REPO = HERE.parents[3]
 sys.path.insert(0, str(REPO / "tests" / "unit" / "images"))
 
 from image_archive import ImageArchive  # noqa: E402
-from image_build import BUILD, print_images  # noqa: E402
+from image_build import archives  # noqa: E402
 from image_root import Container, run  # noqa: E402
 
 import mysql_stub  # noqa: E402
@@ -96,10 +96,7 @@ def address(ordinal: int) -> str:
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory) -> Path:
-    _ref, archive = print_images("mariadb-galera")["mariadb-galera"]
-    if not archive.is_file():
-        built = subprocess.run([str(BUILD), "mariadb-galera"], capture_output=True, text=True, check=False)
-        assert built.returncode == 0, f"tools/images/build.sh mariadb-galera failed:\n{built.stderr[-6000:]}"
+    _ref, archive = archives("mariadb-galera")["mariadb-galera"]
     target = tmp_path_factory.mktemp("mysql-replication-mariadb-rootfs")
     ImageArchive(archive).unpack(target)
     hosts = "127.0.0.1\tlocalhost\n" + "".join(f"{address(n)}\t{fqdn(n)} mysql-{n}\n" for n in range(4))

@@ -7,7 +7,6 @@ The helpers that run its programs are the image tests' (tests/unit/images/image_
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,16 +16,13 @@ IMAGE_TESTS = Path(__file__).resolve().parents[2] / "images"
 sys.path.insert(0, str(IMAGE_TESTS))
 
 from image_archive import ImageArchive  # noqa: E402
-from image_build import BUILD, print_images  # noqa: E402
+from image_build import archives  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def mariadb_root(tmp_path_factory) -> Path:
     """The unpacked root of kubess.local/mariadb-galera, with the /etc/hosts a kubelet would write."""
-    _ref, archive = print_images("mariadb-galera")["mariadb-galera"]
-    if not archive.is_file():
-        result = subprocess.run([str(BUILD), "mariadb-galera"], capture_output=True, text=True, check=False)
-        assert result.returncode == 0, f"tools/images/build.sh mariadb-galera failed:\n{result.stderr[-6000:]}"
+    _ref, archive = archives("mariadb-galera")["mariadb-galera"]
     root = tmp_path_factory.mktemp("pxc-mariadb-rootfs")
     ImageArchive(archive).unpack(root)
     return root
