@@ -111,6 +111,11 @@ class Stack:
     def wait_for(self, predicate, timeout: float = 300, what: str = "condition"):
         return self.node.cluster.wait_for(predicate, timeout=timeout, what=what, interval=1)
 
+    def deployment_settled(self, name: str) -> bool:
+        """Every replica of the Deployment updated and Ready, none more or less."""
+        status = self.get("deployment", name)["status"]
+        return status.get("readyReplicas", 0) == status.get("updatedReplicas", 0) == status.get("replicas", -1)
+
     def ready(self, pod: str) -> bool:
         try:
             obj = self.get("pod", pod)
@@ -134,10 +139,6 @@ def stack(node: RealNode) -> Stack:
     if run.returncode != 0:
         pytest.fail(f"the site playbook failed on the real node (log {run.log}):\n{run.tail()}", pytrace=False)
     return Stack(node=node, namespace=NAMESPACE, first_run=run)
-
-
-def member_names(stack: Stack, name: str, replicas: int) -> list[str]:
-    return [f"{name}-{n}" for n in range(replicas)]
 
 
 def json_of(done: subprocess.CompletedProcess) -> dict:

@@ -120,10 +120,7 @@ def test_web_pods_never_write_wordpress_into_the_shared_content(stack):
     """Each web pod's document root is its own, filled by its init container; the web containers' entrypoints find
     WordPress in place and copy nothing (five pods copying into one NFS directory at once failed with stale
     handles)."""
-    def settled():
-        status = stack.get("deployment", "wordpress")["status"]
-        return status.get("readyReplicas", 0) == status.get("updatedReplicas", 0) == status.get("replicas", -1)
-    stack.wait_for(settled, timeout=300, what="every web pod Ready (after the scale-up)")
+    stack.wait_for(lambda: stack.deployment_settled("wordpress"), timeout=300, what="every web pod Ready (after the scale-up)")
     pods = [p for p in stack.pods("app.kubernetes.io/instance=wordpress,app.kubernetes.io/component=web")
             if not p["metadata"].get("deletionTimestamp")]
     assert len(pods) >= 5

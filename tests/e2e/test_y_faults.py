@@ -53,12 +53,7 @@ def test_deleting_a_wordpress_pod_under_requests(stack):
     failed = [s for s in results if s != 200]
     print(f"\nWordPress pod {victim} deleted during {len(results)} requests: {len(failed)} failed {sorted(set(failed))}")
     assert len(failed) <= len(results) // 50, f"{len(failed)} of {len(results)} requests failed"
-    stack.wait_for(lambda: web_ready(stack), what="every web pod Ready again")
-
-
-def web_ready(stack) -> bool:
-    status = stack.get("deployment", "wordpress")["status"]
-    return status.get("readyReplicas", 0) == status.get("updatedReplicas", 0) == status.get("replicas", -1)
+    stack.wait_for(lambda: stack.deployment_settled("wordpress"), what="every web pod Ready again")
 
 
 def replaced_and_ready(stack, pod: str, before: str) -> bool:
@@ -151,4 +146,4 @@ def test_galera_full_outage_bootstraps_from_the_last_member_stopped(stack):
         rows = sql(stack, member, f"{CAUSAL}SELECT marker FROM kubess_e2e.outage WHERE marker LIKE '{run}-%' ORDER BY id")
         assert rows == [[f"{run}-{step}"] for step in range(3)], (member, rows)
     # The web pods, whose database went away, serve again.
-    stack.wait_for(lambda: web_ready(stack), timeout=300, what="every web pod Ready again")
+    stack.wait_for(lambda: stack.deployment_settled("wordpress"), timeout=300, what="every web pod Ready again")
