@@ -85,12 +85,20 @@ async def _pipe(reader, writer):
         writer.close()
 
 
+def _nodelay(writer):
+    # asyncio turns Nagle off only for sockets made with proto IPPROTO_TCP, which an accepted socket of a
+    # listener made with proto 0 is not. An NFS reply then waits for the client's delayed ACK (40 ms).
+    writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 async def _serve_one(client_reader, client_writer, upstream):
     try:
         up_reader, up_writer = await asyncio.open_connection(*upstream)
     except OSError:
         client_writer.close()
         return
+    _nodelay(client_writer)
+    _nodelay(up_writer)
     try:
         await asyncio.gather(_pipe(client_reader, up_writer), _pipe(up_reader, client_writer))
     finally:
