@@ -100,6 +100,36 @@ def annotations(value):
     return None
 
 
+def _selector(value):
+    """What is wrong with a label selector ({matchLabels, matchExpressions}), or None."""
+    if not isinstance(value, dict) or set(value) - {"matchLabels", "matchExpressions"}:
+        return "must be a label selector (a mapping with matchLabels and/or matchExpressions; {} selects all)"
+    problem = labels(value.get("matchLabels", {}))
+    if problem:
+        return f"has matchLabels that are not labels (the value {problem})"
+    if not isinstance(value.get("matchExpressions", []), list):
+        return "has matchExpressions that are not a list"
+    return None
+
+
+def network_peers(value):
+    """A list of NetworkPolicy peers: each a mapping of podSelector and/or namespaceSelector, or of ipBlock."""
+    if not isinstance(value, list):
+        return "must be a list of NetworkPolicy peers ({podSelector: {}} is every pod of the namespace)"
+    for peer in value:
+        keys = set(peer) if isinstance(peer, dict) else set()
+        if not keys or keys - {"podSelector", "namespaceSelector", "ipBlock"} or ("ipBlock" in keys and len(keys) > 1):
+            return (f"has {peer!r}, which is not a NetworkPolicy peer (podSelector and/or namespaceSelector, or "
+                    "ipBlock alone)")
+        for key in sorted(keys - {"ipBlock"}):
+            problem = _selector(peer[key])
+            if problem:
+                return f"has {peer!r}, whose {key} {problem.replace('must be', 'is not')}"
+        if "ipBlock" in keys and not (isinstance(peer["ipBlock"], dict) and isinstance(peer["ipBlock"].get("cidr"), str)):
+            return f"has {peer!r}, whose ipBlock has no cidr"
+    return None
+
+
 def image_ref(value):
     """A container image reference: not empty, no spaces, [registry[:port]/]path[:tag][@digest]."""
     text = _text(value)
@@ -167,6 +197,7 @@ RULES = {
     "label_value": label_value,
     "labels": labels,
     "annotations": annotations,
+    "network_peers": network_peers,
     "image_ref": image_ref,
     "quantity": quantity,
     "port": port,

@@ -26,6 +26,13 @@ TESTS = kn.TestModule().tests()
          ["", " ", "mysql 8", "MySQL:8", "a:", "a:b:c", None, 1]),
         ("quantity", ["1Gi", "500Mi", "10G", 1, "1.5Gi"], ["", "0", "-1Gi", "1GB", "Gi", None]),
         ("port", [1, 3306, "3306", 65535], [0, 65536, -1, "http", True, None, 3306.5]),
+        ("network_peers",
+         [[], [{"podSelector": {}}], [{"namespaceSelector": {"matchLabels": {"team": "web"}}, "podSelector": {}}],
+          [{"ipBlock": {"cidr": "10.0.0.0/8"}}],
+          [{"podSelector": {"matchExpressions": [{"key": "app", "operator": "Exists"}]}}]],
+         [{"podSelector": {}}, [{}], ["app=web"], [{"podselector": {}}], [{"podSelector": {"app": "web"}}],
+          [{"podSelector": {"matchLabels": {"app": True}}}], [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}],
+          [{"ipBlock": "10.0.0.0/8"}], [{"podSelector": {"matchExpressions": "app"}}]]),
     ],
 )
 def test_rules_accept_the_good_and_refuse_the_bad(rule, good, bad):
