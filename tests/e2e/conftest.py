@@ -56,6 +56,8 @@ def run_site(env: dict[str, str], name: str, *extra: str) -> SiteRun:
         proc = subprocess.run(["ansible-playbook", "-i", str(INVENTORY), str(SITE), *extra], cwd=REPO, env=env,
                               stdout=fh, stderr=subprocess.STDOUT, check=False, timeout=3600)
     seconds = time.monotonic() - start
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(f"\nkubess e2e: the site playbook exited {proc.returncode} after {seconds:.1f} s\n")
     recap = {}
     for line in log.read_text(errors="replace").splitlines():
         match = re.match(r"^(\S+)\s+:\s+(.*)$", line)
