@@ -137,4 +137,3 @@ def test_pipelined_replies_are_not_held_back(gateway):
     netns, port = gateway
     median_ms = float(client_in(netns, port))
     assert median_ms < 20, f"a round of {REQUESTS_PER_ROUND} pipelined requests took {median_ms:.1f} ms (median)"
-
