@@ -124,10 +124,18 @@ def test_web_pods_never_write_wordpress_into_the_shared_content(stack):
     pods = [p for p in stack.pods("app.kubernetes.io/instance=wordpress,app.kubernetes.io/component=web")
             if not p["metadata"].get("deletionTimestamp")]
     assert len(pods) >= 5
+    checked = 0
     for pod in pods:
         name = pod["metadata"]["name"]
         assert [c["name"] for c in pod["spec"]["initContainers"]] == ["docroot"]
-        logs = stack.kubectl("logs", "-n", stack.namespace, name, "-c", "wordpress").stdout
-        assert "copying" not in logs, f"{name} copied WordPress: {logs[:500]}"
+        logs = stack.kubectl("logs", "-n", stack.namespace, name, "-c", "wordpress", check=False)
+        if logs.returncode != 0:
+            # the autoscaler scaling back down after the load may delete a pod between the list and its logs
+            gone = stack.kubectl("get", "pod", "-n", stack.namespace, name, check=False)
+            assert "NotFound" in gone.stderr, f"no logs from {name}, which still exists: {logs.stderr}"
+            continue
+        assert "copying" not in logs.stdout, f"{name} copied WordPress: {logs.stdout[:500]}"
         statuses = pod["status"].get("containerStatuses", [])
         assert statuses and all(s["restartCount"] == 0 for s in statuses), f"{name} restarted: {statuses}"
+        checked += 1
+    assert checked >= 5, f"only {checked} web pods could be checked"
