@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from localcluster import REPO  # noqa: E402 pylint: disable=wrong-import-position
+from localcluster import REPO, play_recap  # noqa: E402 pylint: disable=wrong-import-position
 from realnode import RealNode, real_node_session  # noqa: E402 pylint: disable=wrong-import-position
 
 INVENTORY = REPO / "inventories" / "e2e" / "hosts.yml"
@@ -58,12 +57,7 @@ def run_site(env: dict[str, str], name: str, *extra: str) -> SiteRun:
     seconds = time.monotonic() - start
     with open(log, "a", encoding="utf-8") as fh:
         fh.write(f"\nkubess e2e: the site playbook exited {proc.returncode} after {seconds:.1f} s\n")
-    recap = {}
-    for line in log.read_text(errors="replace").splitlines():
-        match = re.match(r"^(\S+)\s+:\s+(.*)$", line)
-        if match and "ok=" in match.group(2):
-            recap[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
-    return SiteRun(proc.returncode, seconds, log, recap)
+    return SiteRun(proc.returncode, seconds, log, play_recap(log.read_text(errors="replace")))
 
 
 @dataclass

@@ -10,7 +10,6 @@ refused. The NFS server of the run is nfs-ganesha on loopback, on its own port a
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import pytest
 import yaml
 
 from conftest import REPO, Cluster
+from localcluster import play_recap
 
 INVENTORY = REPO / "inventories" / "local" / "hosts.yml"
 DEPLOYER = "kubess-deployer"
@@ -33,13 +33,6 @@ def playbook(env: dict, playbook_path: Path, extra_vars: Path, *args: str) -> su
          *args, str(playbook_path)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=1200, check=False,
     )
-
-
-def recap(output: str) -> dict[str, dict[str, int]]:
-    hosts = {}
-    for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M):
-        hosts[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
-    return hosts
 
 
 @pytest.fixture
@@ -98,7 +91,7 @@ def test_the_site_playbook_converges_as_the_deployer_and_nothing_outside_its_rul
     made = playbook(admin_env, REPO / "playbooks" / "deployer_rbac.yml", extra_vars)
     assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-2000:]
     again = playbook(admin_env, REPO / "playbooks" / "deployer_rbac.yml", extra_vars)
-    assert again.returncode == 0 and recap(again.stdout)["localhost"]["changed"] == 0, again.stdout[-3000:]
+    assert again.returncode == 0 and play_recap(again.stdout)["localhost"]["changed"] == 0, again.stdout[-3000:]
     labels = cluster.get_json("namespace", namespace)["metadata"]["labels"]
     assert labels.get("pod-security.kubernetes.io/enforce") == "restricted"
 
@@ -109,7 +102,7 @@ def test_the_site_playbook_converges_as_the_deployer_and_nothing_outside_its_rul
 
     site = playbook(env, REPO / "playbooks" / "site.yml", extra_vars)
     assert site.returncode == 0, site.stdout[-6000:] + site.stderr[-2000:]
-    assert recap(site.stdout)["localhost"]["failed"] == 0
+    assert play_recap(site.stdout)["localhost"]["failed"] == 0
 
     events = [e for e in cluster.audit_events(since) if e["user"]["username"] == user]
     writes = {(e["verb"], e["objectRef"].get("resource")) for e in events

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -71,6 +72,16 @@ class Cluster:
                 return last
             time.sleep(interval)  # polling interval of a condition wait with a deadline, not a synchronisation sleep
         raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
+
+
+def play_recap(output: str) -> dict[str, dict[str, int]]:
+    """The PLAY RECAP of an ansible-playbook run: {host: {"ok": n, "changed": n, "failed": n, ...}}."""
+    recap = {}
+    for line in output.splitlines():
+        match = re.match(r"^(\S+)\s+:\s+(.*)$", line)
+        if match and "ok=" in match.group(2):
+            recap[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
+    return recap
 
 
 def _epoch(ts: str) -> float:
