@@ -98,7 +98,9 @@ class Stack:
         return [line.split("\t") for line in done.stdout.splitlines()]
 
     def etcdctl(self, pod: str, *args: str, endpoints: list[str] | None = None, check: bool = True):
-        argv = ["etcdctl"] + ([f"--endpoints={','.join(endpoints)}"] if endpoints else []) + list(args)
+        # The member's own client port over TLS unless told; the pod's ETCDCTL_CACERT/CERT/KEY give the certificates
+        # (a --cacert/--cert/--key flag here would clash with them: etcdctl refuses both).
+        argv = ["etcdctl", f"--endpoints={','.join(endpoints or ['https://127.0.0.1:2379'])}"] + list(args)
         return self.exec(pod, *argv, check=check)
 
     def pods(self, selector: str) -> list[dict]:

@@ -13,7 +13,9 @@ MEMBERS = ["etcd-0", "etcd-1", "etcd-2"]
 
 
 def endpoint(member: str, stack) -> str:
-    return f"http://{member}.etcd.{stack.namespace}.svc.cluster.local:2379"
+    # TLS (etcd_tls, on by default): etcdctl in the member pods takes the CA, certificate and key from the pod's
+    # ETCDCTL_CACERT/ETCDCTL_CERT/ETCDCTL_KEY.
+    return f"https://{member}.etcd.{stack.namespace}.svc.cluster.local:2379"
 
 
 def test_three_started_members(stack):
@@ -21,7 +23,7 @@ def test_three_started_members(stack):
     assert sorted(m["name"] for m in members) == MEMBERS
     assert not any(m.get("isLearner") for m in members)
     for member in members:
-        assert member["peerURLs"] == [f"http://{member['name']}.etcd.{stack.namespace}.svc.cluster.local:2380"]
+        assert member["peerURLs"] == [f"https://{member['name']}.etcd.{stack.namespace}.svc.cluster.local:2380"]
 
 
 def test_every_endpoint_healthy(stack):

@@ -8,10 +8,15 @@ DNS names (<pod>.<service>.<namespace>.svc.<domain>) to those addresses. Only th
 StatefulSet controller starts pods under the set's podManagementPolicy, and the probe paths of the manifest are
 requested the way the kubelet would.
 
+With TLS (the StatefulSet mounts a Secret named `tls`), the Secret's keys (TLS_SECRET_JSON, the object as the API
+returns it) are written to WORKDIR/tls and the paths under the mount move there; the script's own requests to the
+client port use the CA and the first member's certificate (check of the chain, not of the host name: the members are
+reached by address), and it checks that a client without a certificate and plain HTTP are refused.
+
 Prints one JSON document with what was observed and exits non-zero if a check failed. Everything it starts is
 stopped before it exits; it talks only to loopback addresses.
 
-usage: members_on_loopback.py STATEFULSET_JSON ETCD_BINARY WORKDIR [FIRST_ADDRESS_OCTET]
+usage: members_on_loopback.py STATEFULSET_JSON ETCD_BINARY WORKDIR [FIRST_ADDRESS_OCTET [TLS_SECRET_JSON]]
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -29,6 +35,8 @@ import urllib.request
 from urllib.parse import urlsplit
 
 DEADLINE_S = 60.0
+# The client side of the script's requests to https client ports (set in main when the members use TLS).
+TLS: dict[str, ssl.SSLContext] = {}
 EXPANSION = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
@@ -53,10 +61,11 @@ def pod_env(container: dict, pod: str, namespace: str) -> dict[str, str]:
     return env
 
 
-def http_status(url: str, timeout: float = 2.0, data: bytes | None = None) -> tuple[int, str]:
+def http_status(url: str, timeout: float = 2.0, data: bytes | None = None, context_name: str = "client") -> tuple[int, str]:
     try:
         req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback only
+        context = TLS.get(context_name) if url.startswith("https://") else None
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:  # noqa: S310 - loopback only
             return resp.status, resp.read().decode(errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
@@ -79,7 +88,8 @@ class Member:
         self.proc: subprocess.Popen | None = None
 
     def url(self, port_name: str, path: str) -> str:
-        return f"http://{self.address}:{self.ports[port_name]}{path}"
+        scheme = "https" if port_name == "client" and self.env.get("ETCD_CLIENT_CERT_AUTH") == "true" else "http"
+        return f"{scheme}://{self.address}:{self.ports[port_name]}{path}"
 
     def start(self, etcd: str, hosts_file: str) -> None:
         env = {"PATH": "/usr/bin:/bin", **self.env}
@@ -110,6 +120,7 @@ class Member:
 def main(argv: list[str]) -> int:
     sts_file, etcd, workdir = argv[1], argv[2], argv[3]
     first_octet = int(argv[4]) if len(argv) > 4 else 11
+    tls_secret_file = argv[5] if len(argv) > 5 else ""
     with open(sts_file, encoding="utf-8") as fh:
         sts = json.load(fh)
     meta, spec = sts["metadata"], sts["spec"]
@@ -120,6 +131,24 @@ def main(argv: list[str]) -> int:
     readiness = container["readinessProbe"]["httpGet"]
     liveness = container["livenessProbe"]["httpGet"]
     os.makedirs(workdir, exist_ok=True)
+    tls_mount = next((m["mountPath"] for m in container.get("volumeMounts", []) if m["name"] == "tls"), "")
+    tls_dir = os.path.join(workdir, "tls")
+    if tls_mount:
+        if not tls_secret_file:
+            raise SystemExit("the StatefulSet mounts a TLS Secret: give its JSON as TLS_SECRET_JSON")
+        with open(tls_secret_file, encoding="utf-8") as fh:
+            tls_data = json.load(fh)["data"]
+        os.makedirs(tls_dir, mode=0o700, exist_ok=True)
+        for key, value in tls_data.items():
+            path = os.path.join(tls_dir, key)
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+                out.write(base64.b64decode(value))
+        first = f"{name}-0"
+        TLS["client"] = ssl.create_default_context(cafile=os.path.join(tls_dir, "ca.crt"))
+        TLS["client"].check_hostname = False
+        TLS["client"].load_cert_chain(os.path.join(tls_dir, f"{first}.crt"), os.path.join(tls_dir, f"{first}.key"))
+        TLS["anonymous"] = ssl.create_default_context(cafile=os.path.join(tls_dir, "ca.crt"))
+        TLS["anonymous"].check_hostname = False
 
     report: dict = {"statefulset": f"{namespace}/{name}", "policy": policy, "readiness_path": readiness["path"],
                     "checks": {}, "failed": []}
@@ -138,6 +167,8 @@ def main(argv: list[str]) -> int:
         for key in ("ETCD_LISTEN_PEER_URLS", "ETCD_LISTEN_CLIENT_URLS", "ETCD_LISTEN_METRICS_URLS"):
             env[key] = env[key].replace("0.0.0.0", address)
         env["ETCD_DATA_DIR"] = os.path.join(workdir, pod, env["ETCD_DATA_DIR"].lstrip("/"))
+        if tls_mount:
+            env = {k: v.replace(tls_mount.rstrip("/") + "/", tls_dir + "/") for k, v in env.items()}
         members.append(Member(ordinal, pod, env, address, ports, workdir))
         peer_host = urlsplit(env["ETCD_INITIAL_ADVERTISE_PEER_URLS"]).hostname
         hosts_lines.append(f"{address} {peer_host}")
@@ -197,6 +228,12 @@ def main(argv: list[str]) -> int:
         kvs = json.loads(body).get("kvs", []) if status == 200 else []
         check(f"a key written on {members[0].pod} is read on {members[-1].pod}",
               put == 200 and len(kvs) == 1 and kvs[0].get("value") == value)
+
+        if tls_mount:
+            refused = http_status(members[0].url("client", "/health"), context_name="anonymous")
+            check(f"{members[0].pod}: a client without a certificate is refused", refused[0] == 0, refused[1][:200])
+            plain = http_status(members[0].url("client", "/health").replace("https://", "http://"))
+            check(f"{members[0].pod}: plain HTTP to the client port is not served", plain[0] != 200, plain[0])
 
         for member in members:
             check(f"{member.pod}: etcd recognised every ETCD_ variable", not member.unrecognized_env(),
