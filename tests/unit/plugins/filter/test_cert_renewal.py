@@ -35,8 +35,10 @@ def make_ca(name="test CA"):
     return cert, key
 
 
-def make_cert(ca, days=365, dns=DNS, ips=IPS, not_before_days=1):
+def make_cert(ca, days=365, dns=None, ips=None, not_before_days=1):
     ca_cert, ca_key = ca
+    dns = DNS if dns is None else dns
+    ips = IPS if ips is None else ips
     key = ec.generate_private_key(ec.SECP256R1())
     names = [x509.DNSName(n) for n in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
     cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "etcd-0")]))
