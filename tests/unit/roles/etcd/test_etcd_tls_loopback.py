@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from role_data import ROLE, pod_env, role_vars
+from etcd_role_data import ROLE, pod_env, role_vars
 
 NS = "db"
 DEADLINE_S = 60.0
