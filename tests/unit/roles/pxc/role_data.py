@@ -32,6 +32,14 @@ FLAVORS = ("percona", "mariadb")
 _NATIVE = NativeEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
 
 
+def _bool(value) -> bool:
+    """Ansible's bool filter, for the values the role's variables take."""
+    return value if isinstance(value, bool) else str(value).strip().lower() in ("yes", "on", "1", "true", "y", "t")
+
+
+_NATIVE.filters["bool"] = _bool
+
+
 def raw() -> dict:
     """defaults/main.yml and vars/main.yml as written (vars win, as in Ansible)."""
     data = {}
@@ -93,5 +101,6 @@ def my_cnf(flavor: str, **overrides) -> str:
     """templates/my.cnf.j2 for a flavour, as the role renders it."""
     data = role_vars(flavor, **overrides)
     text = (ROLE / "templates" / "my.cnf.j2").read_text(encoding="utf-8")
-    return Environment(undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True).from_string(
-        text).render(data)
+    environment = Environment(undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True)
+    environment.filters["bool"] = _bool
+    return environment.from_string(text).render(data)

@@ -4,13 +4,15 @@ Each member runs in the unpacked root of kubess.local/mariadb-galera (the offici
 contract) as a pod would run it: pxc-entrypoint.sh as PID 1 of namespaces of its own, as uid 999, with the
 environment the role's pod template gives (role_data.container_env), the role's my.cnf (role_data.my_cnf) in
 /etc/mysql/conf.d, its scripts in /opt/kubess, pxc-initdb.sh in /docker-entrypoint-initdb.d, the bootstrap
-ConfigMap's files, a data volume and the memory volume /run/kubess. Only the network is the test's: a pod's
+ConfigMap's files, a data volume, the memory volume /run/kubess and, with pxc_tls (the default), the TLS Secret's
+files, issued for the role's names by the code of kubess.stateful.tls_certificates. Only the network is the test's: a pod's
 address is 127.0.0.<ordinal + 1> (z-test.cnf: wsrep_node_address and the listening addresses), members share a
 network namespace, and the root's /etc/hosts gives the members' stable names. Needs root.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -21,8 +23,10 @@ from pathlib import Path
 import pytest
 
 from image_root import Container, run
-from role_data import FILES, NS, SECRETS, container_env, my_cnf
+from role_data import FILES, NS, SECRETS, container_env, my_cnf, role_vars
 from standins import table
+
+from ansible_collections.kubess.stateful.plugins.module_utils._certificates import renew
 
 MYSQL = "999:999"
 SOCKET = "/run/mysqld/mysqld.sock"
@@ -40,6 +44,17 @@ def make_dir(path: Path, owner: int, mode: int) -> Path:
     os.chown(path, owner, owner)
     path.chmod(mode)
     return path
+
+
+@functools.cache
+def tls_bundle() -> dict[str, str]:
+    """The files of the role's TLS Secret (<name>-tls), one CA and certificate for every member, as the role issues
+    them: the names of pxc__tls_request, made by the module's code."""
+    request = role_vars("mariadb", pxc_namespace=NS, pxc_replicas=3)["pxc__tls_request"][0]
+    made = renew({"crt": "", "key": ""}, "Galera CA test", 3650, 365, 30,
+                 [{**request, "common_name": request["name"], "crt": "", "key": ""}])
+    cert = made["certificates"][0]
+    return {"ca.pem": made["ca"]["crt"], "server-cert.pem": cert["crt"], "server-key.pem": cert["key"]}
 
 
 class Member:
@@ -61,12 +76,15 @@ class Member:
         shutil.copy(FILES / "pxc-initdb.sh", initdb / "kubess-initdb.sh")
         (initdb / "kubess-initdb.sh").chmod(0o555)
         cnf_vars.setdefault("pxc_mysqld_options", {"innodb_buffer_pool_size": "32M"})
-        (conf / "kubess.cnf").write_text(my_cnf("mariadb", pxc_namespace=NS, pxc_replicas=replicas,
-                                                pxc_allow_unsafe_size=True, **cnf_vars))
+        cnf = my_cnf("mariadb", pxc_namespace=NS, pxc_replicas=replicas, pxc_allow_unsafe_size=True, **cnf_vars)
+        (conf / "kubess.cnf").write_text(cnf)
+        # The role's provider options (socket.ssl with pxc_tls), and this member's listening address.
+        role_options = re.search(r'^wsrep_provider_options="([^"]*)"$', cnf, re.MULTILINE)
+        options = (role_options.group(1) + ";" if role_options else "") + f"gmcast.listen_addr=tcp://{self.address}:4567"
         (conf / "z-test.cnf").write_text(
             "[mysqld]\n"
             f"wsrep_node_address={self.address}\n"
-            f"wsrep_provider_options=\"gmcast.listen_addr=tcp://{self.address}:4567\"\n"
+            f"wsrep_provider_options=\"{options}\"\n"
             f"wsrep_sst_receive_address={self.address}:4444\n"
             f"bind-address={self.address}\n")
         self.set_state(replicas=str(replicas))
@@ -79,6 +97,14 @@ class Member:
             "/docker-entrypoint-initdb.d": initdb,
             "/etc/pxc-bootstrap": self.state,
         }
+        if cnf_vars.get("pxc_tls", True):
+            # As the Secret volume gives them: readable by the pod's group (fsGroup 999), mode 0440.
+            tls = make_dir(base / "tls", 0, 0o755)
+            for name, text in tls_bundle().items():
+                (tls / name).write_text(text)
+                os.chown(tls / name, 0, 999)
+                (tls / name).chmod(0o440)
+            self.binds["/etc/mysql/tls"] = tls
         self.env = {**container_env("mariadb", SECRETS, NS), "HOSTNAME": f"pxc-{ordinal}",
                     "HOME": "/var/lib/mysql", "LANG": "C.UTF-8", "KUBESS_POLL_INTERVAL": "1"}
 
@@ -141,7 +167,7 @@ def root(mariadb_root) -> Path:
     hosts = "127.0.0.1\tlocalhost\n" + "".join(f"127.0.0.{n + 1}\t{host(n)}\n" for n in range(3))
     (mariadb_root / "etc" / "hosts").write_text(hosts)
     # The mount points the kubelet would make for the role's volumes.
-    for path in ("run/kubess", "opt/kubess", "etc/pxc-bootstrap"):
+    for path in ("run/kubess", "opt/kubess", "etc/pxc-bootstrap", "etc/mysql/tls"):
         (mariadb_root / path).mkdir(parents=True, exist_ok=True)
     return mariadb_root
 
@@ -306,6 +332,14 @@ def test_a_joiner_receives_a_mariabackup_snapshot_with_the_backup_user(root, tmp
             for pod, member in ((pod0, first), (pod1, second)):
                 assert status(pod, "wsrep_cluster_size")["wsrep_cluster_size"] == "2"
                 assert probe(pod, member, "pxc-readiness.sh").returncode == 0
+                # pxc_tls (the default): Galera's connections are TLS with the role's Secret files.
+                options = sql(pod, "SELECT @@wsrep_provider_options")
+                assert "socket.ssl = YES" in options and "socket.ssl_ca = /etc/mysql/tls/ca.pem" in options, options
+            # Group communication, the incremental transfer and the snapshot went over TLS, peers checked against the CA.
+            assert "listening at ssl://127.0.0.1:4567" in pod0.output and "IST receiver using ssl" in pod1.output
+            for pod in (pod0, pod1):
+                assert "Using openssl based encryption with socat: with key and crt" in pod.output
+                assert "Verifying peer certificate chain for ssl-mode=VERIFY_CA" in pod.output
 
 
 # --- stopping a member that waits ------------------------------------------------------------------------------
@@ -326,10 +360,10 @@ def test_sigterm_ends_a_waiting_member_at_once_in_the_image(root, tmp_path):
 
 
 @pytest.mark.parametrize("cnf_vars", [
-    {"pxc_strict_mode": "DISABLED"},
+    {"pxc_strict_mode": "DISABLED", "pxc_tls": False},
     {"pxc_strict_mode": "PERMISSIVE", "pxc_tls_secret": "tls"},
     {"pxc_strict_mode": "MASTER", "pxc_mysqld_options": {"max_connections": 300}},
-], ids=["disabled", "permissive-tls", "master-options"])
+], ids=["disabled-no-tls", "permissive-tls-secret", "master-options"])
 def test_the_server_accepts_every_configuration_the_role_writes(root, tmp_path, cnf_vars):
     member = Member(root, tmp_path, 0, **cnf_vars)
     result = member.once(["mariadbd", "--verbose", "--help"])
@@ -340,3 +374,5 @@ def test_the_server_accepts_every_configuration_the_role_writes(root, tmp_path, 
     expected_mode = "STRICT_REPLICATION,REQUIRED_PRIMARY_KEY" \
         if cnf_vars["pxc_strict_mode"] == "MASTER" else None
     assert values.get("wsrep-mode") == expected_mode
+    # Galera's own traffic is encrypted with the Secret's files unless pxc_tls is false.
+    assert ("socket.ssl=yes" in values.get("wsrep-provider-options", "")) == cnf_vars.get("pxc_tls", True), values
