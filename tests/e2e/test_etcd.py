@@ -49,3 +49,21 @@ def test_data_belongs_to_the_members_uid_on_the_export(stack):
         assert data.is_dir(), f"{member} wrote no data directory on the export"
         assert (data.stat().st_uid, data.stat().st_gid) == (65532, 65532)
         assert (data / "member" / "wal").is_dir()
+
+
+def test_a_client_without_a_certificate_is_refused(stack):
+    """etcd_tls (on by default) requires a client certificate of the cluster's CA: a TLS client with none, from
+    another pod (openssl in a Galera member, TLS 1.2 so that the refusal comes in the handshake), is refused by every
+    member, and a client speaking plain HTTP to the client port gets no health answer."""
+    for member in MEMBERS:
+        host = f"{member}.etcd.{stack.namespace}.svc.cluster.local"
+        done = stack.exec("pxc-0", "openssl", "s_client", "-tls1_2", "-connect", f"{host}:2379", "-servername", host,
+                          container="pxc", stdin="", check=False, timeout=60)
+        assert done.returncode != 0, (member, done.stdout[-400:])
+        assert "alert bad certificate" in done.stderr or "alert certificate required" in done.stderr, \
+            (member, done.stderr[-400:])
+    plain = stack.exec("pxc-0", "bash", "-c",
+                       f"exec 3<>/dev/tcp/etcd-0.etcd.{stack.namespace}.svc.cluster.local/2379; "
+                       "printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3; timeout 5 cat <&3",
+                       container="pxc", check=False, timeout=60)
+    assert '"health"' not in plain.stdout, plain.stdout[-400:]
