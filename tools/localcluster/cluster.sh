@@ -227,6 +227,8 @@ down() {
     for pid in $left; do timeout 0.2 tail --pid="$pid" -f /dev/null 2>/dev/null || true; done
   done
   for pid in $(alive); do kill -9 "$pid" 2>/dev/null || true; done
+  # A killed process is gone only once it leaves the kernel (slower on a loaded machine): wait for that too.
+  for pid in $(alive); do timeout 10 tail --pid="$pid" -f /dev/null 2>/dev/null || true; done
   rm -f "$kubeconfig" "$state/audit.log"
   log "stopped"
 }
