@@ -134,6 +134,19 @@ class KubeApi:
             _reraise_classified(err)
         return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
 
+    def send(self, method, path, body=None, query=(), content_type=None, timeout=30):
+        """A write (PATCH, DELETE): the answer as a dict."""
+        with self._lock:
+            self.requests += 1
+        params = dict(query_params=list(query), serialize=False, _request_timeout=(CONNECT_TIMEOUT, timeout))
+        if content_type:
+            params["content_type"] = content_type
+        try:
+            data = self._client.request(method, path, body=body, **params).data
+        except Exception as err:  # pylint: disable=broad-except
+            _reraise_classified(err)
+        return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data) if data else {}
+
     def watch(self, path, query, resource_version, timeout_seconds, read_timeout):
         """Open a watch from ``resource_version``: the raw streaming response (see ``iter_watch_events``)."""
         query = list(query) + [

@@ -58,9 +58,9 @@ def _ansible_env(cluster) -> dict[str, str]:
 class ModuleRun:
     """One ansible-playbook run of the module, in the background; ``result()`` waits for it and parses its JSON."""
 
-    def __init__(self, cluster, tmp_path: Path, args: dict, check_mode: bool = False):
+    def __init__(self, cluster, tmp_path: Path, args: dict, check_mode: bool = False, module: str = MODULE):
         playbook = tmp_path / f"wait-{uuid.uuid4().hex[:6]}.yml"
-        play = [{"hosts": "localhost", "gather_facts": False, "tasks": [{"name": "wait", MODULE: args}]}]
+        play = [{"hosts": "localhost", "gather_facts": False, "tasks": [{"name": "wait", module: args}]}]
         playbook.write_text(json.dumps(play), encoding="utf-8")
         cmd = [
             str(Path(sys.executable).parent / "ansible-playbook"),

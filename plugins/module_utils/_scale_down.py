@@ -1,0 +1,166 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kubess.stateful maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The steps of statefulset_scale_down: one ordinal at a time, the highest first, each pod gone before the next.
+
+For each step the set's ``spec.replicas`` is lowered by one (a merge patch), the pod of the ordinal that
+leaves is deleted (so that an unhealthy member, which the controller will not scale down under
+``OrderedReady``, does not stall a teardown), and a watch on that pod's name returns when the API no
+longer has it: its containers have stopped and its volumes are unmounted.
+"""
+
+import queue
+import time
+
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
+    ApiFailure,
+    StatefulSetWaitError,
+    TransientApiError,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
+    DISCONNECTED,
+    FATAL,
+    RESYNC,
+    SYNC,
+    WatchStream,
+    ns_path,
+)
+
+FIELD_MANAGER = "kubess-scale-down"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def ordinal_start(sts):
+    """The first ordinal of a set (spec.ordinals.start, usually 0)."""
+    return int(((sts.get("spec") or {}).get("ordinals") or {}).get("start") or 0)
+
+
+def steps(current, target):
+    """The replica counts to go through, one at a time: 3 -> 0 is [2, 1, 0]."""
+    return list(range(current - 1, target - 1, -1))
+
+
+def describe_pod(pod):
+    """Why a pod is still there, in a few words: phase, deletion request, finalizers, node."""
+    meta = pod.get("metadata") or {}
+    parts = ["phase {0}".format((pod.get("status") or {}).get("phase") or "unknown")]
+    if meta.get("deletionTimestamp"):
+        parts.append("deletion requested at {0}".format(meta["deletionTimestamp"]))
+    if meta.get("finalizers"):
+        parts.append("finalizers {0}".format(", ".join(meta["finalizers"])))
+    node = (pod.get("spec") or {}).get("nodeName")
+    if node:
+        parts.append("on node {0}".format(node))
+    return "; ".join(parts)
+
+
+class ScaleDown:
+    """Scale the StatefulSet ``namespace/name`` down to ``replicas``, one ordinal at a time."""
+
+    def __init__(self, api, name, namespace, replicas, deadline, clock=time.monotonic):
+        self.api = api
+        self.name = name
+        self.namespace = namespace
+        self.target = replicas
+        self.deadline = deadline
+        self.clock = clock
+        self.sts_path = ns_path("apps/v1", namespace, "statefulsets") + "/" + name
+        self.pods_path = ns_path("v1", namespace, "pods")
+
+    def remaining(self):
+        return self.deadline - self.clock()
+
+    def _retry(self, call):
+        """``call()`` again while the API cannot be reached, until the deadline."""
+        delay = 0.2
+        while True:
+            try:
+                return call()
+            except TransientApiError:
+                if self.remaining() <= delay:
+                    raise
+                time.sleep(delay)  # backoff before reconnecting, not a polling interval
+                delay = min(delay * 2, 2.0)
+
+    def read_set(self):
+        """The StatefulSet, or None when it does not exist."""
+        try:
+            return self._retry(lambda: self.api.list(self.sts_path))
+        except ApiFailure as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def run(self, check_mode=False):
+        started = self.clock()
+        sts = self.read_set()
+        if sts is None:
+            return dict(changed=False, exists=False, replicas_before=0, replicas=0, stopped=[])
+        current = int((sts.get("spec") or {}).get("replicas") or 0)
+        start = ordinal_start(sts)
+        todo = steps(current, self.target)
+        result = dict(changed=bool(todo), exists=True, replicas_before=current, replicas=min(current, self.target))
+        if check_mode:
+            result["stopped"] = [dict(ordinal=start + r, pod="{0}-{1}".format(self.name, start + r)) for r in todo]
+            return result
+        stopped = []
+        for replicas in todo:
+            ordinal = start + replicas
+            pod = "{0}-{1}".format(self.name, ordinal)
+            step_started = self.clock()
+            self._retry(lambda n=replicas: self.api.send(
+                "PATCH", self.sts_path, body={"spec": {"replicas": n}},
+                query=[("fieldManager", FIELD_MANAGER)], content_type=MERGE_PATCH))
+            self._delete_pod(pod)
+            self._wait_gone(pod, ordinal, replicas)
+            stopped.append(dict(ordinal=ordinal, pod=pod, seconds=round(self.clock() - step_started, 3)))
+        result["stopped"] = stopped
+        result["seconds"] = round(self.clock() - started, 3)
+        return result
+
+    def _delete_pod(self, pod):
+        try:
+            self._retry(lambda: self.api.send("DELETE", self.pods_path + "/" + pod))
+        except ApiFailure as err:
+            if err.status != 404:
+                raise
+
+    def _wait_gone(self, pod, ordinal, replicas):
+        """Return once the API has no pod named ``pod``; fail at the deadline naming it and what holds it."""
+        events = queue.Queue()
+        stream = WatchStream(
+            self.api, "pod-" + pod, self.pods_path, [("fieldSelector", "metadata.name=" + pod)],
+            lambda _stream, typ, payload: events.put((typ, payload)), self.remaining)
+        last = {}
+        stream.start()
+        try:
+            while True:
+                left = self.remaining()
+                if left <= 0:
+                    break
+                try:
+                    typ, payload = events.get(timeout=left)
+                except queue.Empty:
+                    break
+                if typ in (SYNC, RESYNC):
+                    if not payload:
+                        return
+                    last = payload[0]
+                elif typ == "DELETED":
+                    return
+                elif typ in ("ADDED", "MODIFIED"):
+                    last = payload
+                elif typ == FATAL:
+                    raise payload
+                elif typ == DISCONNECTED:
+                    continue
+        finally:
+            stream.stop()
+        raise StatefulSetWaitError(
+            "StatefulSet {0}/{1}: pod {2} (ordinal {3}) was still there when the timeout ran out ({4}). A pod stays "
+            "Terminating while its node does not confirm that its containers stopped: check the node and the kubelet; "
+            "once you know the container has stopped, delete the pod with --grace-period=0 --force and run again. "
+            "The set has {5} replicas now.".format(self.namespace, self.name, pod, ordinal, describe_pod(last), replicas),
+            ordinal=ordinal, pod=pod,
+        )

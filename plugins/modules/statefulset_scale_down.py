@@ -1,0 +1,213 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kubess.stateful maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: statefulset_scale_down
+short_description: Scale a StatefulSet down one ordinal at a time, the highest first, each pod gone before the next
+version_added: 0.2.0
+author:
+  - kubess.stateful maintainers (@kubess)
+description:
+  - Lowers the StatefulSet's C(spec.replicas) by one, deletes the pod of the ordinal that leaves, and waits, on a
+    watch, until the API no longer has that pod (its containers have stopped and its volumes are released), then
+    takes the next ordinal down, until O(replicas) are left.
+  - The same order whatever the set's C(podManagementPolicy). With C(Parallel) the controller would stop every
+    leaving member at once; with C(OrderedReady) it would not scale down while a member is not Ready, which is
+    when a teardown is often needed.
+  - A clustered database leaves one member at a time this way. A Galera cluster stopped so ends with its last
+    member marked C(safe_to_bootstrap), from which a later start bootstraps without a recovery.
+  - The claims of the pods (C(PersistentVolumeClaims)) are left as they are.
+  - A set that does not exist is not an error; the result says so.
+options:
+  name:
+    description:
+      - Name of the StatefulSet.
+    type: str
+    required: true
+  namespace:
+    description:
+      - Namespace of the StatefulSet.
+    type: str
+    required: true
+  replicas:
+    description:
+      - Number of ordinals to keep, from the first. V(0) stops every pod of the set.
+      - A set that already has this many or fewer is left as it is.
+    type: int
+    default: 0
+  timeout:
+    description:
+      - How long, in seconds, the whole scale-down may take. At the deadline the module fails, naming the pod that
+        is still there and what holds it; the set keeps the replicas it had reached.
+    type: int
+    default: 600
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+requirements:
+  - python >= 3.8
+  - kubernetes >= 24.2.0
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Reads the StatefulSet once and returns the ordinals a real run would stop, without writing.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+notes:
+  - The credentials need C(get) and C(patch) on C(statefulsets) (apps), and C(list), C(watch) and C(delete) on
+    C(pods), in the namespace.
+seealso:
+  - module: kubess.stateful.statefulset_wait
+"""
+
+EXAMPLES = r"""
+- name: Stop every member of the Galera cluster, pxc-2 first, then pxc-1, then pxc-0
+  kubess.stateful.statefulset_scale_down:
+    name: pxc
+    namespace: databases
+    replicas: 0
+    timeout: 900
+
+- name: Leave two members of five
+  kubess.stateful.statefulset_scale_down:
+    name: etcd
+    namespace: kube-stateful
+    replicas: 2
+"""
+
+RETURN = r"""
+exists:
+  description: Whether the StatefulSet exists. When it does not, nothing is done.
+  returned: always
+  type: bool
+  sample: true
+replicas_before:
+  description: The set's C(spec.replicas) when the module started (0 when it does not exist).
+  returned: always
+  type: int
+  sample: 3
+replicas:
+  description: The set's C(spec.replicas) when the module ended (in check mode, what a real run would leave).
+  returned: always
+  type: int
+  sample: 0
+stopped:
+  description:
+    - The ordinals stopped, in the order they were stopped, with how long each took (in check mode, the ordinals a
+      real run would stop, without C(seconds)).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"ordinal": 2, "pod": "pxc-2", "seconds": 21.4}, {"ordinal": 1, "pod": "pxc-1", "seconds": 18.0}]
+seconds:
+  description: How long the scale-down took.
+  returned: when the set was scaled down (not in check mode)
+  type: float
+  sample: 62.1
+ordinal:
+  description: On failure, the ordinal whose pod was still there at the deadline.
+  returned: failure
+  type: int
+  sample: 1
+pod:
+  description: On failure, the name of that pod.
+  returned: failure
+  type: str
+  sample: pxc-1
+"""
+
+import copy
+import time
+
+from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.kubernetes.core.plugins.module_utils.ansiblemodule import (
+    AnsibleModule,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
+    AUTH_ARG_SPEC,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
+    get_api_client,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
+    AnsibleK8SModule,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
+    CoreException,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
+    ApiFailure,
+    StatefulSetWaitError,
+    TransientApiError,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._scale_down import (
+    ScaleDown,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
+    HAS_K8S,
+    K8S_IMP_ERR,
+    build_api,
+)
+
+SCALE_ARG_SPEC = dict(
+    name=dict(type="str", required=True),
+    namespace=dict(type="str", required=True),
+    replicas=dict(type="int", default=0),
+    timeout=dict(type="int", default=600),
+)
+
+
+def argspec():
+    args = copy.deepcopy(AUTH_ARG_SPEC)
+    args.update(copy.deepcopy(SCALE_ARG_SPEC))
+    return args
+
+
+def validate(params):
+    """The first value check that fails, as a message naming the option, or None."""
+    if params["timeout"] <= 0:
+        return "timeout must be a positive number of seconds, got {0}".format(params["timeout"])
+    if params["replicas"] < 0:
+        return "replicas must be 0 or more, got {0}".format(params["replicas"])
+    for option in ("name", "namespace"):
+        if not params[option].strip():
+            return "{0} must not be empty".format(option)
+    return None
+
+
+def main():
+    started = time.monotonic()
+    module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=argspec(), supports_check_mode=True)
+    if not HAS_K8S:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=K8S_IMP_ERR)
+    params = module.params
+    problem = validate(params)
+    if problem:
+        module.fail_json(msg=problem)
+    deadline = started + params["timeout"]
+    try:
+        api = build_api(lambda: get_api_client(module), deadline)
+    except CoreException as err:
+        module.fail_from_exception(err)
+    except Exception as err:  # pylint: disable=broad-except
+        module.fail_json(
+            msg="Could not connect to the Kubernetes API: {0}. Check kubeconfig, context and that the API server is up.".format(err)
+        )
+    scale = ScaleDown(api, params["name"], params["namespace"], params["replicas"], deadline)
+    try:
+        result = scale.run(check_mode=module.check_mode)
+    except StatefulSetWaitError as err:
+        module.fail_json(msg=err.msg, **err.result)
+    except ApiFailure as err:
+        module.fail_json(msg="StatefulSet {0}/{1}: the API refused a request: {2}".format(
+            params["namespace"], params["name"], err))
+    except TransientApiError as err:
+        module.fail_json(msg="The Kubernetes API could not be reached: {0}".format(err))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The steps of statefulset_scale_down against an API that keeps pods in memory: what is sent, in which order."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ApiFailure, StatefulSetWaitError
+from ansible_collections.kubess.stateful.plugins.module_utils._scale_down import ScaleDown, describe_pod, steps
+from ansible_collections.kubess.stateful.plugins.modules import statefulset_scale_down as module
+
+STS = "/apis/apps/v1/namespaces/db/statefulsets/pxc"
+PODS = "/api/v1/namespaces/db/pods"
+
+
+class Stream:
+    """A watch response that ends at once, or when the pod it names is deleted."""
+
+    def __init__(self, api, name):
+        self.api, self.name = api, name
+
+    def stream(self, amt=None, decode_content=False):
+        if self.name in self.api.held:
+            return
+        self.api.deleted.wait(2)
+        yield (json.dumps({"type": "DELETED", "object": {"metadata": {"name": self.name, "resourceVersion": "9"}}})
+               + "\n").encode()
+
+    def close(self):
+        pass
+
+
+class FakeApi:
+    """A StatefulSet and its pods; a DELETE removes the pod unless it is held (a finalizer)."""
+
+    def __init__(self, replicas=3, start=0, held=(), exists=True):
+        self.sts = {"spec": {"replicas": replicas, "ordinals": {"start": start}}} if exists else None
+        self.pods = {"pxc-{0}".format(i): {"metadata": {"name": "pxc-{0}".format(i)}, "status": {"phase": "Running"}}
+                     for i in range(start, start + replicas)}
+        self.held = set(held)
+        self.sent = []
+        self.deleted = threading.Event()
+
+    def list(self, path, query=(), timeout=30):
+        if path == STS:
+            if self.sts is None:
+                raise ApiFailure(404, "not found")
+            return self.sts
+        name = dict(query)["fieldSelector"].split("=", 1)[1]
+        items = [self.pods[name]] if name in self.pods else []
+        return {"metadata": {"resourceVersion": "1"}, "items": items}
+
+    def watch(self, path, query, resource_version, timeout_seconds, read_timeout):
+        return Stream(self, dict(query)["fieldSelector"].split("=", 1)[1])
+
+    def send(self, method, path, body=None, query=(), content_type=None, timeout=30):
+        self.sent.append((method, path.rsplit("/", 1)[1], body))
+        if method == "PATCH":
+            self.sts["spec"]["replicas"] = body["spec"]["replicas"]
+        elif method == "DELETE":
+            name = path.rsplit("/", 1)[1]
+            if name in self.held:
+                self.pods[name]["metadata"].update(deletionTimestamp="2026-12-02T10:00:00Z", finalizers=["hold"])
+            else:
+                self.pods.pop(name, None)
+        return {}
+
+
+def scale(api, replicas=0, seconds=10.0):
+    return ScaleDown(api, "pxc", "db", replicas, time.monotonic() + seconds)
+
+
+def test_steps_go_down_one_at_a_time():
+    assert steps(3, 0) == [2, 1, 0]
+    assert steps(5, 3) == [4, 3]
+    assert steps(2, 2) == [] and steps(1, 3) == []
+
+
+def test_each_ordinal_is_patched_then_deleted_the_highest_first():
+    api = FakeApi()
+    res = scale(api).run()
+    assert api.sent == [
+        ("PATCH", "pxc", {"spec": {"replicas": 2}}), ("DELETE", "pxc-2", None),
+        ("PATCH", "pxc", {"spec": {"replicas": 1}}), ("DELETE", "pxc-1", None),
+        ("PATCH", "pxc", {"spec": {"replicas": 0}}), ("DELETE", "pxc-0", None),
+    ]
+    assert [s["pod"] for s in res["stopped"]] == ["pxc-2", "pxc-1", "pxc-0"]
+    assert res["changed"] and (res["replicas_before"], res["replicas"]) == (3, 0)
+
+
+def test_ordinals_start_where_the_set_says():
+    api = FakeApi(replicas=2, start=5)
+    res = scale(api).run()
+    assert [s["ordinal"] for s in res["stopped"]] == [6, 5]
+
+
+def test_check_mode_sends_nothing():
+    api = FakeApi()
+    res = scale(api).run(check_mode=True)
+    assert api.sent == []
+    assert res["changed"] and [s["ordinal"] for s in res["stopped"]] == [2, 1, 0]
+
+
+def test_nothing_to_do_when_the_set_is_small_enough_or_absent():
+    api = FakeApi(replicas=2)
+    assert scale(api, replicas=2).run()["changed"] is False and api.sent == []
+    missing = scale(FakeApi(exists=False)).run()
+    assert (missing["exists"], missing["changed"]) == (False, False)
+
+
+def test_a_held_pod_stops_the_scale_down_there_and_names_it():
+    api = FakeApi(held={"pxc-1"})
+    with pytest.raises(StatefulSetWaitError) as err:
+        scale(api, seconds=0.5).run()
+    assert (err.value.result["ordinal"], err.value.result["pod"]) == (1, "pxc-1")
+    assert "finalizers hold" in err.value.msg and "The set has 1 replicas now" in err.value.msg
+    assert ("DELETE", "pxc-0", None) not in api.sent
+
+
+def test_describe_pod():
+    pod = {"metadata": {"deletionTimestamp": "T", "finalizers": ["a", "b"]}, "status": {"phase": "Running"},
+           "spec": {"nodeName": "n1"}}
+    assert describe_pod(pod) == "phase Running; deletion requested at T; finalizers a, b; on node n1"
+    assert describe_pod({}) == "phase unknown"
+
+
+@pytest.mark.parametrize("params, problem", [
+    (dict(timeout=0), "timeout must be a positive"),
+    (dict(replicas=-1), "replicas must be 0 or more"),
+    (dict(name=" "), "name must not be empty"),
+])
+def test_the_module_refuses_bad_values_naming_the_option(params, problem):
+    args = dict(name="pxc", namespace="db", replicas=0, timeout=600)
+    args.update(params)
+    assert problem in module.validate(args)
+    assert module.validate(dict(name="pxc", namespace="db", replicas=0, timeout=600)) is None
