@@ -4,7 +4,9 @@ As a cluster administrator, the test runs deployer_rbac.yml for a fresh stack na
 playbooks/site.yml with a kubeconfig that holds only the ServiceAccount's token, and reads the audit log: every
 request the deployer made was allowed (RBAC refuses anything outside the rules with 403, so no 403 means every
 request was within them). Writes outside the rules (a ConfigMap in kube-system, deleting a PersistentVolume) are
-refused. The NFS server of the run is nfs-ganesha on loopback, on its own port and files.
+refused. The teardown playbook is refused too, until the identity is made with kubess_deployer_teardown; then it
+runs, and deletes no claim, Secret or volume. The NFS server of the run is nfs-ganesha on loopback, on its own port
+and files.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def deployer_kubeconfig(cluster: Cluster, namespace: str, path: Path) -> Path:
     return path
 
 
-def test_the_site_playbook_converges_as_the_deployer_and_nothing_outside_its_rules_is_allowed(cluster, stack, tmp_path):
+def test_the_site_playbook_converges_and_tears_down_as_the_deployer_and_nothing_outside_its_rules_is_allowed(cluster, stack, tmp_path):
     namespace, extra_vars = stack
     admin_env = cluster.env
 
@@ -124,3 +126,22 @@ def test_the_site_playbook_converges_as_the_deployer_and_nothing_outside_its_rul
     assert {(e["verb"], e["objectRef"].get("resource")) for e in denied} == {("create", "configmaps"),
                                                                              ("delete", "persistentvolumes")}
     assert cluster.get_json("pv", pv)["metadata"]["name"] == pv
+
+
+    # The teardown deletes: refused by default (the first delete, WordPress's Deployment, before anything changed);
+    # allowed once the identity is made with kubess_deployer_teardown, and even then no claim or volume is deleted.
+    refused = playbook(env, REPO / "playbooks" / "teardown.yml", extra_vars)
+    assert refused.returncode != 0 and "forbidden" in refused.stdout, refused.stdout[-3000:]
+    assert cluster.get_json("statefulset", "pxc", "-n", namespace)["spec"]["replicas"] == 3
+    widened = playbook(admin_env, REPO / "playbooks" / "deployer_rbac.yml", extra_vars,
+                       "-e", "kubess_deployer_teardown=true")
+    assert widened.returncode == 0, widened.stdout[-3000:]
+    since = time.time() - 1
+    down = playbook(env, REPO / "playbooks" / "teardown.yml", extra_vars)
+    assert down.returncode == 0, down.stdout[-6000:] + down.stderr[-2000:]
+    events = [e for e in cluster.audit_events(since) if e["user"]["username"] == user]
+    assert not [e for e in events if e["responseStatus"]["code"] == 403]
+    deleted = {e["objectRef"].get("resource") for e in events if e["verb"] == "delete"}
+    assert {"pods", "statefulsets", "deployments", "services"} <= deleted, deleted
+    assert not deleted & {"persistentvolumeclaims", "persistentvolumes", "secrets"}, deleted
+    assert cluster.get_json("statefulsets", "-n", namespace)["items"] == []
