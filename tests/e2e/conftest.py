@@ -25,6 +25,7 @@ from realnode import RealNode, real_node_session  # noqa: E402 pylint: disable=w
 
 INVENTORY = REPO / "inventories" / "e2e" / "hosts.yml"
 SITE = REPO / "playbooks" / "site.yml"
+TEARDOWN = REPO / "playbooks" / "teardown.yml"
 NAMESPACE = "kubess"
 NFS_ROOT = Path("/srv/kubess-nfs") / NAMESPACE
 OUTPUT = REPO / "tests" / "output"
@@ -47,16 +48,16 @@ class SiteRun:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def run_site(env: dict[str, str], name: str, *extra: str) -> SiteRun:
+def run_site(env: dict[str, str], name: str, *extra: str, playbook: Path = SITE) -> SiteRun:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     log = OUTPUT / f"e2e-site-{name}.log"
     start = time.monotonic()
     with open(log, "w", encoding="utf-8") as fh:
-        proc = subprocess.run(["ansible-playbook", "-i", str(INVENTORY), str(SITE), *extra], cwd=REPO, env=env,
+        proc = subprocess.run(["ansible-playbook", "-i", str(INVENTORY), str(playbook), *extra], cwd=REPO, env=env,
                               stdout=fh, stderr=subprocess.STDOUT, check=False, timeout=3600)
     seconds = time.monotonic() - start
     with open(log, "a", encoding="utf-8") as fh:
-        fh.write(f"\nkubess e2e: the site playbook exited {proc.returncode} after {seconds:.1f} s\n")
+        fh.write(f"\nkubess e2e: {playbook.name} exited {proc.returncode} after {seconds:.1f} s\n")
     return SiteRun(proc.returncode, seconds, log, play_recap(log.read_text(errors="replace")))
 
 
