@@ -127,7 +127,6 @@ def test_the_site_playbook_converges_and_tears_down_as_the_deployer_and_nothing_
                                                                              ("delete", "persistentvolumes")}
     assert cluster.get_json("pv", pv)["metadata"]["name"] == pv
 
-
     # The teardown deletes: refused by default (the first delete, WordPress's Deployment, before anything changed);
     # allowed once the identity is made with kubess_deployer_teardown, and even then no claim or volume is deleted.
     refused = playbook(env, REPO / "playbooks" / "teardown.yml", extra_vars)
