@@ -38,9 +38,11 @@ class Cluster:
     audit_log: Path
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+        # errors="replace": what a command run in a pod prints may hold bytes that are not UTF-8 (a TLS peer's first
+        # Galera message after an openssl s_client handshake), and must not fail the reading of the rest.
         return subprocess.run(
             ["kubectl", "--kubeconfig", str(self.kubeconfig), *args],
-            env=self.env, check=check, capture_output=True, text=True, input=input, timeout=timeout,
+            env=self.env, check=check, capture_output=True, text=True, errors="replace", input=input, timeout=timeout,
         )
 
     def apply(self, manifest: str, namespace: str | None = None) -> None:
