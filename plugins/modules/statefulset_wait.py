@@ -379,34 +379,22 @@ stall:
 """
 
 import copy
-import time
 
-from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.kubernetes.core.plugins.module_utils.ansiblemodule import (
-    AnsibleModule,
-)
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
     AUTH_ARG_SPEC,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
-    get_api_client,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
-    AnsibleK8SModule,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
-    CoreException,
 )
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
     StatefulSetWaitError,
     TransientApiError,
 )
+from ansible_collections.kubess.stateful.plugins.module_utils._k8s_module import (
+    check_set_options,
+    start,
+)
 from ansible_collections.kubess.stateful.plugins.module_utils._statefulset_waiter import (
     StatefulSetWaiter,
 )
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
-    HAS_K8S,
-    K8S_IMP_ERR,
     build_api,
 )
 
@@ -434,37 +422,16 @@ def argspec():
 
 def validate(params):
     """The first value check that fails, as a message naming the option, or None: what types cannot say."""
-    if params["timeout"] <= 0:
-        return "timeout must be a positive number of seconds, got {0}".format(params["timeout"])
-    if params["replicas"] is not None and params["replicas"] < 0:
-        return "replicas must be 0 or more, got {0}".format(params["replicas"])
     if params["controller_stall_timeout"] < 0:
         return "controller_stall_timeout must be 0 (no check) or a positive number of seconds, got {0}".format(
             params["controller_stall_timeout"]
         )
-    for option in ("name", "namespace"):
-        if not params[option].strip():
-            return "{0} must not be empty".format(option)
-    return None
+    return check_set_options(params)
 
 
 def main():
-    started = time.monotonic()
-    module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=argspec(), supports_check_mode=True)
-    if not HAS_K8S:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=K8S_IMP_ERR)
+    module, api, started = start(argspec(), validate, build_api)
     params = module.params
-    problem = validate(params)
-    if problem:
-        module.fail_json(msg=problem)
-    try:
-        api = build_api(lambda: get_api_client(module), started + params["timeout"])
-    except CoreException as err:
-        module.fail_from_exception(err)
-    except Exception as err:  # pylint: disable=broad-except
-        module.fail_json(
-            msg="Could not connect to the Kubernetes API: {0}. Check kubeconfig, context and that the API server is up.".format(err)
-        )
     waiter = StatefulSetWaiter(
         api, params["name"], params["namespace"], started=started, **{k: params[k] for k in WAITER_OPTIONS}
     )

@@ -1,0 +1,58 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kubess.stateful maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""How the collection's StatefulSet modules start: the module object, the checks of their shared options, the API."""
+
+import time
+
+from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.kubernetes.core.plugins.module_utils.ansiblemodule import (
+    AnsibleModule,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
+    get_api_client,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
+    AnsibleK8SModule,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
+    CoreException,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
+    HAS_K8S,
+    K8S_IMP_ERR,
+)
+
+
+def check_set_options(params):
+    """The first of the shared checks that fails (timeout, replicas, name, namespace), as a message, or None."""
+    if params["timeout"] <= 0:
+        return "timeout must be a positive number of seconds, got {0}".format(params["timeout"])
+    if params.get("replicas") is not None and params["replicas"] < 0:
+        return "replicas must be 0 or more, got {0}".format(params["replicas"])
+    for option in ("name", "namespace"):
+        if not params[option].strip():
+            return "{0} must not be empty".format(option)
+    return None
+
+
+def start(argument_spec, validate, build_api):
+    """The module, its API (``build_api(get_client, deadline)``) and when it started; the module fails here on a
+    value ``validate`` refuses or an API it cannot reach before its timeout."""
+    started = time.monotonic()
+    module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=argument_spec, supports_check_mode=True)
+    if not HAS_K8S:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=K8S_IMP_ERR)
+    problem = validate(module.params)
+    if problem:
+        module.fail_json(msg=problem)
+    try:
+        api = build_api(lambda: get_api_client(module), started + module.params["timeout"])
+    except CoreException as err:
+        module.fail_from_exception(err)
+    except Exception as err:  # pylint: disable=broad-except
+        module.fail_json(
+            msg="Could not connect to the Kubernetes API: {0}. Check kubeconfig, context and that the API server is up.".format(err)
+        )
+    return module, api, started
