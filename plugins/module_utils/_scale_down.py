@@ -99,12 +99,23 @@ class ScaleDown:
             return dict(changed=False, exists=False, replicas_before=0, replicas=0, stopped=[])
         current = int((sts.get("spec") or {}).get("replicas") or 0)
         start = ordinal_start(sts)
+        # Pods above spec.replicas still there: a run stopped at its timeout (or a controller that has not yet acted)
+        # left them. Each goes, the highest first, before any lower ordinal.
+        leftover = self._pods_above(sts, start + current)
         todo = steps(current, self.target)
-        result = dict(changed=bool(todo), exists=True, replicas_before=current, replicas=min(current, self.target))
+        result = dict(changed=bool(todo or leftover), exists=True, replicas_before=current,
+                      replicas=min(current, self.target))
         if check_mode:
-            result["stopped"] = [dict(ordinal=start + r, pod="{0}-{1}".format(self.name, start + r)) for r in todo]
+            result["stopped"] = [dict(ordinal=o, pod="{0}-{1}".format(self.name, o)) for o in leftover] + [
+                dict(ordinal=start + r, pod="{0}-{1}".format(self.name, start + r)) for r in todo]
             return result
         stopped = []
+        for ordinal in leftover:
+            pod = "{0}-{1}".format(self.name, ordinal)
+            step_started = self.clock()
+            self._delete_pod(pod)
+            self._wait_gone(pod, ordinal, current)
+            stopped.append(dict(ordinal=ordinal, pod=pod, seconds=round(self.clock() - step_started, 3)))
         for replicas in todo:
             ordinal = start + replicas
             pod = "{0}-{1}".format(self.name, ordinal)
@@ -118,6 +129,22 @@ class ScaleDown:
         result["stopped"] = stopped
         result["seconds"] = round(self.clock() - started, 3)
         return result
+
+    def _pods_above(self, sts, first):
+        """The ordinals, highest first, of the set's pods at or above ``first`` (by the set's selector)."""
+        labels = ((sts.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        if not labels:
+            return []
+        query = [("labelSelector", ",".join("{0}={1}".format(k, v) for k, v in sorted(labels.items())))]
+        items = self._retry(lambda: self.api.list(self.pods_path, query)).get("items") or []
+        prefix = self.name + "-"
+        ordinals = []
+        for pod in items:
+            name = (pod.get("metadata") or {}).get("name") or ""
+            suffix = name[len(prefix):] if name.startswith(prefix) else ""
+            if suffix.isdigit() and int(suffix) >= first:
+                ordinals.append(int(suffix))
+        return sorted(ordinals, reverse=True)
 
     def _delete_pod(self, pod):
         try:
@@ -157,6 +184,7 @@ class ScaleDown:
                     continue
         finally:
             stream.stop()
+            stream.join(5)
         raise StatefulSetWaitError(
             "StatefulSet {0}/{1}: pod {2} (ordinal {3}) was still there when the timeout ran out ({4}). A pod stays "
             "Terminating while its node does not confirm that its containers stopped: check the node and the kubelet; "

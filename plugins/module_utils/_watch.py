@@ -262,6 +262,8 @@ class WatchStream(threading.Thread):
                     remaining = self._remaining()
                     if remaining <= 0:
                         return
+                if self.halt.is_set():
+                    return
                 self._resp = self.api.watch(self.path, self.query, rv, remaining + 1, remaining + 30)
                 if down:
                     down = False

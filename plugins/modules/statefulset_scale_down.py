@@ -172,6 +172,9 @@ def main():
             params["namespace"], params["name"], err))
     except TransientApiError as err:
         module.fail_json(msg="The Kubernetes API could not be reached: {0}".format(err))
+    except Exception as err:  # pylint: disable=broad-except
+        module.fail_json(msg="StatefulSet {0}/{1}: the scale-down stopped on an unexpected error: {2}".format(
+            params["namespace"], params["name"], err))
     module.exit_json(**result)
 
 

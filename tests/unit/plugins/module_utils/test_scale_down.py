@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
@@ -17,15 +16,17 @@ PODS = "/api/v1/namespaces/db/pods"
 
 
 class Stream:
-    """A watch response that ends at once, or when the pod it names is deleted."""
+    """A watch on one pod by name: it ends at once for a held pod (a finalizer); otherwise it reports the pod
+    DELETED, and only then does the pod leave the API."""
 
     def __init__(self, api, name):
         self.api, self.name = api, name
 
     def stream(self, amt=None, decode_content=False):
-        if self.name in self.api.held:
+        if self.name in self.api.held or self.name not in self.api.pods:
             return
-        self.api.deleted.wait(2)
+        self.api.pods.pop(self.name)
+        self.api.sent.append(("GONE", self.name, None))
         yield (json.dumps({"type": "DELETED", "object": {"metadata": {"name": self.name, "resourceVersion": "9"}}})
                + "\n").encode()
 
@@ -34,22 +35,28 @@ class Stream:
 
 
 class FakeApi:
-    """A StatefulSet and its pods; a DELETE removes the pod unless it is held (a finalizer)."""
+    """A StatefulSet and its pods. A DELETE marks the pod Terminating; the pod leaves when the watch reports it
+    DELETED, unless it is held (a finalizer)."""
 
-    def __init__(self, replicas=3, start=0, held=(), exists=True):
-        self.sts = {"spec": {"replicas": replicas, "ordinals": {"start": start}}} if exists else None
+    def __init__(self, replicas=3, start=0, held=(), exists=True, pods=None):
+        self.sts = {"spec": {"replicas": replicas, "ordinals": {"start": start},
+                             "selector": {"matchLabels": {"app": "pxc"}}}} if exists else None
+        count = replicas if pods is None else pods
         self.pods = {"pxc-{0}".format(i): {"metadata": {"name": "pxc-{0}".format(i)}, "status": {"phase": "Running"}}
-                     for i in range(start, start + replicas)}
+                     for i in range(start, start + count)}
         self.held = set(held)
         self.sent = []
-        self.deleted = threading.Event()
 
     def list(self, path, query=(), timeout=30):
         if path == STS:
             if self.sts is None:
                 raise ApiFailure(404, "not found")
             return self.sts
-        name = dict(query)["fieldSelector"].split("=", 1)[1]
+        query = dict(query)
+        if "labelSelector" in query:
+            assert query["labelSelector"] == "app=pxc"
+            return {"metadata": {"resourceVersion": "1"}, "items": list(self.pods.values())}
+        name = query["fieldSelector"].split("=", 1)[1]
         items = [self.pods[name]] if name in self.pods else []
         return {"metadata": {"resourceVersion": "1"}, "items": items}
 
@@ -62,10 +69,10 @@ class FakeApi:
             self.sts["spec"]["replicas"] = body["spec"]["replicas"]
         elif method == "DELETE":
             name = path.rsplit("/", 1)[1]
-            if name in self.held:
-                self.pods[name]["metadata"].update(deletionTimestamp="2026-12-02T10:00:00Z", finalizers=["hold"])
-            else:
-                self.pods.pop(name, None)
+            if name in self.pods:
+                self.pods[name]["metadata"]["deletionTimestamp"] = "2026-12-02T10:00:00Z"
+                if name in self.held:
+                    self.pods[name]["metadata"]["finalizers"] = ["hold"]
         return {}
 
 
@@ -82,13 +89,26 @@ def test_steps_go_down_one_at_a_time():
 def test_each_ordinal_is_patched_then_deleted_the_highest_first():
     api = FakeApi()
     res = scale(api).run()
+    # Each pod is reported gone (the watch's DELETED) before the next ordinal is touched.
     assert api.sent == [
-        ("PATCH", "pxc", {"spec": {"replicas": 2}}), ("DELETE", "pxc-2", None),
-        ("PATCH", "pxc", {"spec": {"replicas": 1}}), ("DELETE", "pxc-1", None),
-        ("PATCH", "pxc", {"spec": {"replicas": 0}}), ("DELETE", "pxc-0", None),
+        ("PATCH", "pxc", {"spec": {"replicas": 2}}), ("DELETE", "pxc-2", None), ("GONE", "pxc-2", None),
+        ("PATCH", "pxc", {"spec": {"replicas": 1}}), ("DELETE", "pxc-1", None), ("GONE", "pxc-1", None),
+        ("PATCH", "pxc", {"spec": {"replicas": 0}}), ("DELETE", "pxc-0", None), ("GONE", "pxc-0", None),
     ]
     assert [s["pod"] for s in res["stopped"]] == ["pxc-2", "pxc-1", "pxc-0"]
     assert res["changed"] and (res["replicas_before"], res["replicas"]) == (3, 0)
+
+
+def test_pods_left_above_the_replicas_go_first_the_highest_first():
+    # A run stopped at its timeout left the set at 1 replica with pxc-1 and pxc-2 still there.
+    api = FakeApi(replicas=1, pods=3)
+    res = scale(api).run()
+    assert api.sent == [
+        ("DELETE", "pxc-2", None), ("GONE", "pxc-2", None), ("DELETE", "pxc-1", None), ("GONE", "pxc-1", None),
+        ("PATCH", "pxc", {"spec": {"replicas": 0}}), ("DELETE", "pxc-0", None), ("GONE", "pxc-0", None),
+    ]
+    assert [s["ordinal"] for s in res["stopped"]] == [2, 1, 0] and res["changed"]
+    assert [s["ordinal"] for s in scale(FakeApi(replicas=1, pods=3)).run(check_mode=True)["stopped"]] == [2, 1, 0]
 
 
 def test_ordinals_start_where_the_set_says():
@@ -117,7 +137,7 @@ def test_a_held_pod_stops_the_scale_down_there_and_names_it():
         scale(api, seconds=0.5).run()
     assert (err.value.result["ordinal"], err.value.result["pod"]) == (1, "pxc-1")
     assert "finalizers hold" in err.value.msg and "The set has 1 replicas now" in err.value.msg
-    assert ("DELETE", "pxc-0", None) not in api.sent
+    assert ("DELETE", "pxc-0", None) not in api.sent and ("PATCH", "pxc", {"spec": {"replicas": 0}}) not in api.sent
 
 
 def test_describe_pod():
