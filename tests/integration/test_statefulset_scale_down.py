@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from datetime import datetime
 
 import pytest
@@ -21,14 +20,12 @@ WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 
 @pytest.fixture
-def namespace(cluster):
-    name = f"sd-{uuid.uuid4().hex[:8]}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    for pod in json.loads(cluster.kubectl("get", "pods", "-n", name, "-o", "json").stdout)["items"]:
+def namespace(namespace, cluster):
+    """conftest's fresh namespace; pods this test held with a finalizer are released before it is deleted."""
+    yield namespace
+    for pod in json.loads(cluster.kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"]:
         if HOLD in pod["metadata"].get("finalizers", []):
-            release(cluster, name, pod["metadata"]["name"])
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+            release(cluster, namespace, pod["metadata"]["name"])
 
 
 def release(cluster, namespace, pod):
