@@ -39,6 +39,7 @@
 #   KUBESS_RUN_DIR [/run/kubess]     phase file, published state, wsrep_sst_auth file, quiet entrypoint
 #   KUBESS_GALERA_PORT [4567]        KUBESS_RECOVERY_PORT [4569]
 #   KUBESS_POLL_INTERVAL [5]         KUBESS_WAIT_TIMEOUT [600] (0: wait for ever)
+#   KUBESS_SAFE_GRACE [30]           seconds a member marked safe_to_bootstrap waits for peers that do not answer
 #   KUBESS_SERVER [mysqld]           the server program (mysqld, mariadbd)
 #   KUBESS_IMAGE_ENTRYPOINT [/entrypoint.sh]  the image's entrypoint (a path, or a name on PATH)
 #   KUBESS_BACKUP_USER, KUBESS_BACKUP_PASSWORD  mariadb: the State Snapshot Transfer user
@@ -58,6 +59,7 @@ GALERA_PORT=${KUBESS_GALERA_PORT:-4567}
 RECOVERY_PORT=${KUBESS_RECOVERY_PORT:-4569}
 POLL_INTERVAL=${KUBESS_POLL_INTERVAL:-5}
 WAIT_TIMEOUT=${KUBESS_WAIT_TIMEOUT:-600}
+SAFE_GRACE=${KUBESS_SAFE_GRACE:-30}
 SERVER=${KUBESS_SERVER:-mysqld}
 IMAGE_ENTRYPOINT=${KUBESS_IMAGE_ENTRYPOINT:-/entrypoint.sh}
 MAX_HALF_INITIALISED=${KUBESS_MAX_HALF_INITIALISED:-3}
@@ -144,6 +146,15 @@ ORDINAL=$((10#$ORDINAL))
 mkdir -p "$RUN_DIR"
 set_phase deciding
 
+# A data directory this member cannot read (the volume's permissions, an export that maps the uid elsewhere) must
+# not count as empty: its position is unknown, and the others must wait for it instead of electing without it.
+for path in "$DATADIR" "$DATADIR/grastate.dat"; do
+  if [ -e "$path" ] && { [ ! -r "$path" ] || { [ -d "$path" ] && [ ! -x "$path" ]; }; }; then
+    die "cannot read $path as uid $(id -u): this member's position is unknown, and the others wait for it." \
+      "Give the volume back to uid $(id -u), or bootstrap without this member (pxc_force_bootstrap_ordinal)"
+  fi
+done
+
 # --- a first initialisation that never finished ---------------------------------------------------
 if [ -e "$MARKER" ]; then
   shopt -s nullglob dotglob
@@ -213,7 +224,7 @@ start_announcer
 DECISION=""
 JOIN_ADDRESSES=""
 decide() {
-  local replicas force initialized i host up="" states="" missing="" line holder=""
+  local replicas force initialized i host up="" states="" missing="" line holder="" o s
   replicas=$(state_value replicas 1)
   if ! is_int "$replicas" || [ "$replicas" -lt 1 ]; then replicas=1; fi
   force=$(state_value force-bootstrap-ordinal -1)
@@ -243,13 +254,6 @@ decide() {
     return 1
   fi
 
-  # 3. Galera's own mark of the last member of a cleanly stopped cluster.
-  if [ "$EMPTY" -eq 0 ] && [ "$SAFE" -eq 1 ]; then
-    DECISION=bootstrap
-    log "grastate.dat has safe_to_bootstrap: 1: this member bootstraps"
-    return 0
-  fi
-
   # Ask every peer's announcer for its state.
   for ((i = 0; i < replicas; i++)); do
     [ "$i" -eq "$ORDINAL" ] && continue
@@ -263,6 +267,38 @@ decide() {
       missing="${missing:+$missing, }$host"
     fi
   done
+
+  # 3. Galera's own mark of the last member of a cleanly stopped cluster. Only one member should carry it, but two
+  # can (data directories restored from different times, or from two clusters): both bootstrapping would make two
+  # clusters. So the claimants that answer are compared (highest seqno, then lowest ordinal) and only the first one
+  # bootstraps; peers that do not answer yet get SAFE_GRACE seconds to say whether they claim it too.
+  if [ "$EMPTY" -eq 0 ] && [ "$SAFE" -eq 1 ]; then
+    local rival="" rival_seqno=""
+    while read -r line; do
+      [ -n "$line" ] || continue
+      [ "$(field safe_to_bootstrap "$line")" = 1 ] && [ "$(field empty "$line")" = 0 ] || continue
+      o=$(field ordinal "$line") && s=$(field seqno "$line") || continue
+      is_int "$o" && is_int "$s" || continue
+      if [ "$s" -gt "$SEQNO" ] || { [ "$s" -eq "$SEQNO" ] && [ "$o" -lt "$ORDINAL" ]; }; then
+        rival=$(peer_host "$o")
+        rival_seqno=$s
+        break
+      fi
+    done <<<"$states"
+    if [ -n "$rival" ]; then
+      log "$rival claims safe_to_bootstrap too, with seqno $rival_seqno (this member: $SEQNO): waiting for it to" \
+        "bootstrap"
+      return 1
+    fi
+    if [ -n "$missing" ] && [ $((SECONDS - start)) -lt "$SAFE_GRACE" ]; then
+      log "grastate.dat has safe_to_bootstrap: 1; waiting up to ${SAFE_GRACE}s for the state of: $missing" \
+        "(another member may claim it too)"
+      return 1
+    fi
+    DECISION=bootstrap
+    log "grastate.dat has safe_to_bootstrap: 1: this member bootstraps"
+    return 0
+  fi
 
   # 4. first install: ordinal 0 starts a new cluster when nobody holds data.
   if [ "$EMPTY" -eq 1 ] && [ "$ORDINAL" -eq 0 ] && [ "$initialized" != true ]; then
@@ -280,7 +316,7 @@ decide() {
       "(set pxc_force_bootstrap_ordinal to bootstrap without them)"
     return 1
   fi
-  local best_ordinal=-1 best_seqno=-2 best_safe=0 o s e f
+  local best_ordinal=-1 best_seqno=-2 best_safe=0 e f
   states="${states}ordinal=$ORDINAL empty=$EMPTY uuid=$UUID seqno=$SEQNO safe_to_bootstrap=$SAFE"$'\n'
   while read -r line; do
     [ -n "$line" ] || continue

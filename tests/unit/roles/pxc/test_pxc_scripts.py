@@ -17,6 +17,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -286,11 +287,72 @@ def test_running_cluster_wins_over_a_forced_ordinal(make_pod):
 def test_member_with_safe_to_bootstrap_after_full_outage_bootstraps(make_pod):
     pod = make_pod("pxc-2").with_data(seqno=120, safe=1)
     pod.set_state("cluster-initialized", "true")
+    pod.peer_state(0, seqno=100)
+    pod.peer_state(1, seqno=110)
     result = pod.start()
     args, join = started_with(result)
     assert args[:3] == ["mysqld", "--wsrep_node_name=pxc-2", "--wsrep_cluster_address=gcomm://"]
     assert join == "<unset>"
     assert "safe_to_bootstrap: 1: this member bootstraps" in result.stderr
+
+
+def test_member_with_safe_to_bootstrap_gives_silent_peers_a_grace_then_bootstraps_without_them(make_pod):
+    # A peer not answering yet may claim safe_to_bootstrap too; one gone for good must not block recovery.
+    pod = make_pod("pxc-2").with_data(seqno=120, safe=1)
+    pod.set_state("cluster-initialized", "true")
+    pod.peer_state(0, seqno=100)
+    waiting = pod.start(KUBESS_WAIT_TIMEOUT="1")
+    assert waiting.returncode == 1
+    assert f"safe_to_bootstrap: 1; waiting up to 30s for the state of: {host(1)}" in waiting.stderr
+    result = pod.start(KUBESS_SAFE_GRACE="1", KUBESS_WAIT_TIMEOUT="10")
+    assert "--wsrep_cluster_address=gcomm://" in started_with(result)[0]
+    assert f"waiting up to 1s for the state of: {host(1)}" in result.stderr
+
+
+@pytest.mark.parametrize("unreadable", ["datadir", "grastate.dat"])
+def test_a_member_that_cannot_read_its_volume_publishes_nothing_rather_than_an_empty_one(tmp_path_factory,
+                                                                                          unreadable):
+    # As the image's user (not root, who reads anything): a data directory it cannot read must not count as empty,
+    # or the others would elect without it and its transactions would be lost when it joins.
+    base = Path(tempfile.mkdtemp(prefix="pxc-unreadable-"))
+    try:
+        base.chmod(0o755)
+        pod = Pod(base / "pod", "pxc-2", 3, "percona").with_data(seqno=130, safe=1)
+        subprocess.run(["chown", "-R", "1001:1001", str(base)], check=True)
+        (pod.datadir if unreadable == "datadir" else pod.datadir / "grastate.dat").chmod(0)
+        result = subprocess.run(["setpriv", "--reuid=1001", "--regid=1001", "--clear-groups", BASH, str(ENTRYPOINT)],
+                                env=dict(pod.env, KUBESS_WAIT_TIMEOUT="1"), capture_output=True, text=True,
+                                timeout=20, check=False)
+        assert result.returncode == 1, result.stderr
+        assert "cannot read" in result.stderr and "as uid 1001: this member's position is unknown" in result.stderr
+        assert not (pod.run / "state").exists()
+        assert (pod.run / "phase").read_text().strip() == "deciding"
+    finally:
+        subprocess.run(["chmod", "-R", "u+rwX", str(base)], check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("mine, theirs, bootstraps", [
+    ((0, 100), (2, 120), False),   # the other claimant is more advanced
+    ((2, 120), (0, 100), True),
+    ((1, 77), (2, 77), True),      # equal: the lowest ordinal
+    ((2, 77), (1, 77), False),
+])
+def test_of_two_members_claiming_safe_to_bootstrap_only_the_most_advanced_bootstraps(make_pod, mine, theirs,
+                                                                                     bootstraps):
+    (ordinal, seqno), (other, other_seqno) = mine, theirs
+    pod = make_pod(f"pxc-{ordinal}").with_data(seqno=seqno, safe=1)
+    pod.set_state("cluster-initialized", "true")
+    pod.peer_state(other, seqno=other_seqno, safe=1)
+    pod.peer_state(3 - ordinal - other, seqno=10)
+    result = pod.start(KUBESS_WAIT_TIMEOUT="1")
+    if bootstraps:
+        assert "--wsrep_cluster_address=gcomm://" in started_with(result)[0]
+    else:
+        assert result.returncode == 1
+        assert (f"{host(other)} claims safe_to_bootstrap too, with seqno {other_seqno} (this member: {seqno}): "
+                "waiting for it to bootstrap") in result.stderr
+        assert safe_flag(pod) == "1"
 
 
 def test_others_wait_for_the_member_marked_safe_to_bootstrap(make_pod):
