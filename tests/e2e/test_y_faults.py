@@ -4,12 +4,22 @@ without losing data."""
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
+import time
 import uuid
+from pathlib import Path
+
+from conftest import REPO, run_site
 
 from test_etcd import MEMBERS, endpoint
 from test_galera import CAUSAL, MEMBERS as GALERA, ensure_table, sql, wsrep_status
 from test_wordpress import fetch, service_url
+
+sys.path.insert(0, str(REPO / "molecule" / "shared"))
+from audit_writes import writes  # noqa: E402 pylint: disable=wrong-import-position
+
+REPORT = REPO / "playbooks" / "galera_recovery_report.yml"
 
 
 def test_deleted_etcd_member_rejoins_with_its_data(stack):
@@ -146,4 +156,76 @@ def test_galera_full_outage_bootstraps_from_the_last_member_stopped(stack):
         rows = sql(stack, member, f"{CAUSAL}SELECT marker FROM kubess_e2e.outage WHERE marker LIKE '{run}-%' ORDER BY id")
         assert rows == [[f"{run}-{step}"] for step in range(3)], (member, rows)
     # The web pods, whose database went away, serve again.
+    stack.wait_for(lambda: stack.deployment_settled("wordpress"), timeout=300, what="every web pod Ready again")
+
+
+def member_log(stack, member: str, *extra: str) -> str:
+    return stack.kubectl("logs", "-n", stack.namespace, member, "-c", "pxc", *extra, check=False).stdout
+
+
+def test_galera_members_wait_for_one_that_cannot_read_its_volume_and_the_report_says_so(stack):
+    """pxc-2 stops last (it alone holds the last row, and safe_to_bootstrap: 1); then its directory on the NFS server
+    is made unreadable to the image's user. Started together, pxc-0 and pxc-1 must not elect without it (pxc-2 must
+    not count as an empty member); the recovery report, in check mode and writing nothing, names pxc-2, why its
+    position is unknown, and the way out. Once the directory is readable again pxc-2 bootstraps, and every row is
+    there."""
+    ensure_table(stack, "unreadable")
+    run = uuid.uuid4().hex[:12]
+    uids = {member: stack.get("pod", member)["metadata"]["uid"] for member in GALERA}
+    claim = stack.get("pvc", "datadir-pxc-2")
+    volume = stack.node.cluster.get_json("pv", claim["spec"]["volumeName"])
+    datadir = Path(volume["spec"]["nfs"]["path"])
+    assert (datadir / "grastate.dat").exists(), datadir
+
+    def stopped(member: str) -> bool:
+        try:
+            pod = stack.get("pod", member)
+        except subprocess.CalledProcessError:
+            return False
+        return pod["metadata"]["uid"] != uids[member] and pod["status"].get("phase") == "Pending"
+
+    mode = datadir.stat().st_mode & 0o7777
+    stack.kubectl("cordon", stack.node.name)
+    try:
+        for step, member in enumerate(GALERA):
+            sql(stack, "pxc-2", f"INSERT INTO kubess_e2e.unreadable (marker) VALUES ('{run}-{step}')")
+            stack.kubectl("delete", "pod", member, "-n", stack.namespace, "--wait=true", timeout=300)
+            stack.wait_for(lambda m=member: stopped(m), timeout=120, what=f"{member} stopped")
+        assert "safe_to_bootstrap: 1" in (datadir / "grastate.dat").read_text()
+        datadir.chmod(0)
+    finally:
+        stack.kubectl("uncordon", stack.node.name)
+    try:
+        # Each of the others has every position but pxc-2's.
+        only_pxc_2 = f"waiting for the state of: pxc-2.pxc.{stack.namespace}.svc.cluster.local (set"
+        for member in ("pxc-0", "pxc-1"):
+            stack.wait_for(lambda m=member: only_pxc_2 in member_log(stack, m), timeout=300,
+                           what=f"{member} waiting for the position of pxc-2 alone")
+        stack.wait_for(lambda: "cannot read /var/lib/mysql as uid 999: this member's position is unknown"
+                       in member_log(stack, "pxc-2") + member_log(stack, "pxc-2", "--previous"),
+                       timeout=300, what="pxc-2 saying it cannot read its volume")
+        assert not any(stack.ready(member) for member in GALERA)
+
+        since = time.time()
+        env = dict(stack.node.cluster.env, ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+        report = run_site(env, "recovery-report", "--check", playbook=REPORT)
+        assert report.returncode == 0, report.tail()
+        with open(stack.node.cluster.audit_log, encoding="utf-8") as log:
+            assert writes(log, since) == [], "the report wrote to the cluster"
+        text = report.log.read_text(errors="replace")
+        assert "pxc-2" in text and "position unknown" in text, report.tail()
+        for member in ("pxc-0", "pxc-1"):
+            assert f"{member} on {stack.node.name}: waiting; uuid " in text, report.tail()
+        assert "decision: no member runs; waiting for the position of every member, missing: pxc-2" in text, \
+            report.tail()
+        assert "pxc-1 is the most advanced" in text and "-e pxc_force_bootstrap_ordinal=1" in text, report.tail()
+    finally:
+        datadir.chmod(mode)
+    stack.wait_for(lambda: all(stack.ready(member) for member in GALERA), timeout=900, what="every member Ready")
+    stack.wait_for(lambda: synced_cluster_of_three(stack), timeout=300, what="three Synced members")
+    assert "this member bootstraps" in member_log(stack, "pxc-2")
+    for member in GALERA:
+        rows = sql(stack, member,
+                   f"{CAUSAL}SELECT marker FROM kubess_e2e.unreadable WHERE marker LIKE '{run}-%' ORDER BY id")
+        assert rows == [[f"{run}-{step}"] for step in range(3)], (member, rows)
     stack.wait_for(lambda: stack.deployment_settled("wordpress"), timeout=300, what="every web pod Ready again")
