@@ -78,10 +78,11 @@ def _rank(member):
 
 
 def _decide(members, force, initialized, name):
-    running = [m for m in members if m["phase"] == "server"]
+    # A Ready member is Synced (its readiness probe says so): the cluster runs, whatever could be read of it.
+    running = [m for m in members if m["phase"] == "server" or m["ready"]]
     known = [m for m in members if m["seqno"] is not None]
     holders = [m for m in known if not m["empty"]]
-    missing = [m for m in members if m["seqno"] is None and m["phase"] != "server"]
+    missing = [m for m in members if m["seqno"] is None and m not in running]
     if running:
         pods = ", ".join(m["pod"] for m in running)
         return {"action": "join", "member": running[0]["pod"],

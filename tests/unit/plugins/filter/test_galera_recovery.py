@@ -103,6 +103,11 @@ def test_a_running_cluster_is_joined():
     assert report["lines"][0].startswith("pxc-0 on node-a: server, Ready;")
 
 
+def test_a_ready_member_means_a_running_cluster_even_when_nothing_could_be_read():
+    report = galera_recovery([pod(0, ready=True), pod(1, ready=True), pod(2)], {}, 3, INITIALIZED)
+    assert report["decision"]["text"] == "the cluster runs (pxc-0, pxc-1): the other members join it; nothing to decide"
+
+
 def test_first_install_and_lost_volumes():
     empty = {f"pxc-{i}": published(phase="waiting", seqno=-1, empty=1, ordinal=i) for i in range(3)}
     pods = [pod(i) for i in range(3)]
