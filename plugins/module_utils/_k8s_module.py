@@ -26,11 +26,15 @@ from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
 
 
 def check_set_options(params):
-    """The first of the shared checks that fails (timeout, replicas, name, namespace), as a message, or None."""
+    """The first of the shared checks that fails (timeout, replicas, stall timeout, name, namespace), as a message, or
+    None."""
     if params["timeout"] <= 0:
         return "timeout must be a positive number of seconds, got {0}".format(params["timeout"])
     if params.get("replicas") is not None and params["replicas"] < 0:
         return "replicas must be 0 or more, got {0}".format(params["replicas"])
+    if params.get("controller_stall_timeout") is not None and params["controller_stall_timeout"] < 0:
+        return "controller_stall_timeout must be 0 (no check) or a positive number of seconds, got {0}".format(
+            params["controller_stall_timeout"])
     for option in ("name", "namespace"):
         if not params[option].strip():
             return "{0} must not be empty".format(option)

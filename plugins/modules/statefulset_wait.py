@@ -422,10 +422,6 @@ def argspec():
 
 def validate(params):
     """The first value check that fails, as a message naming the option, or None: what types cannot say."""
-    if params["controller_stall_timeout"] < 0:
-        return "controller_stall_timeout must be 0 (no check) or a positive number of seconds, got {0}".format(
-            params["controller_stall_timeout"]
-        )
     return check_set_options(params)
 
 

@@ -1,0 +1,221 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kubess.stateful maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The steps of statefulset_rollout: the pods of a StatefulSet moved to its update revision one ordinal at a time,
+the highest first, through the rolling update's partition.
+
+For each ordinal not yet on the update revision, the partition is lowered to that ordinal (the controller then
+replaces that pod, and only that one), and the ordinal wait (StatefulSetWaiter) returns once every ordinal is Ready
+and those at or above the partition run the update revision. A pod that is not Ready and not on the update revision
+is deleted first: the controller does not replace such a pod by itself under OrderedReady, which is how a rollback
+after a bad template stays stuck on a plain StatefulSet. The first ordinal that fails stops the rollout with the
+wait's diagnosis and leaves the partition there, so the lower ordinals keep the revision they run.
+"""
+
+import queue
+import time
+
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
+    ApiFailure,
+    StatefulSetWaitError,
+    TransientApiError,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._ordinal import (
+    dig,
+    label_selector,
+    pod_ready,
+    pod_revision,
+    pods_by_ordinal,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._statefulset_waiter import (
+    StatefulSetWaiter,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
+    DISCONNECTED,
+    FATAL,
+    RESYNC,
+    SYNC,
+    WatchStream,
+    ns_path,
+)
+
+FIELD_MANAGER = "kubess-rollout"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def partition_of(sts):
+    return int(dig(sts, "spec", "updateStrategy", "rollingUpdate", "partition", default=0) or 0)
+
+
+def observed(sts):
+    return dig(sts, "status", "observedGeneration", default=0) >= dig(sts, "metadata", "generation", default=0)
+
+
+class Rollout:
+    """Move the StatefulSet ``namespace/name`` to its update revision, one ordinal at a time, the highest first."""
+
+    def __init__(self, api, name, namespace, timeout=300, fail_fast=True, controller_stall_timeout=60,
+                 clock=time.monotonic):
+        self.api = api
+        self.name = name
+        self.namespace = namespace
+        self.timeout = float(timeout)
+        self.fail_fast = fail_fast
+        self.stall_timeout = controller_stall_timeout
+        self.clock = clock
+        self.started = clock()
+        self.sts_path = ns_path("apps/v1", namespace, "statefulsets") + "/" + name
+        self.sts_list_path = ns_path("apps/v1", namespace, "statefulsets")
+        self.pods_path = ns_path("v1", namespace, "pods")
+
+    @property
+    def ref(self):
+        return "{0}/{1}".format(self.namespace, self.name)
+
+    def _retry(self, call, deadline):
+        """``call()`` again while the API cannot be reached, until ``deadline``."""
+        delay = 0.2
+        while True:
+            try:
+                return call()
+            except TransientApiError:
+                if deadline - self.clock() <= delay:
+                    raise
+                time.sleep(delay)  # backoff before reconnecting, not a polling interval
+                delay = min(delay * 2, 2.0)
+
+    # ------------------------------------------------------------------ reads
+
+    def _read_set(self, deadline):
+        try:
+            return self._retry(lambda: self.api.list(self.sts_path), deadline)
+        except ApiFailure as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def _observed_set(self, deadline):
+        """The set once the controller has observed its latest spec (so that status.updateRevision is current)."""
+        sts = self._read_set(deadline)
+        if sts is None or observed(sts):
+            return sts
+        events = queue.Queue()
+        stream = WatchStream(
+            self.api, "sts", self.sts_list_path, [("fieldSelector", "metadata.name=" + self.name)],
+            lambda _stream, typ, payload: events.put((typ, payload)), lambda: deadline - self.clock())
+        stream.start()
+        try:
+            while True:
+                left = deadline - self.clock()
+                if left <= 0:
+                    break
+                try:
+                    typ, payload = events.get(timeout=left)
+                except queue.Empty:
+                    break
+                if typ in (SYNC, RESYNC):
+                    sts = payload[0] if payload else None
+                elif typ in ("ADDED", "MODIFIED"):
+                    sts = payload
+                elif typ == "DELETED":
+                    return None
+                elif typ == FATAL:
+                    raise payload
+                elif typ == DISCONNECTED:
+                    continue
+                if sts is None or observed(sts):
+                    return sts
+        finally:
+            stream.stop()
+            stream.join(5)
+        raise StatefulSetWaitError(
+            "StatefulSet {0}: the controller had not observed generation {1} of the set (status.observedGeneration "
+            "{2}) when the timeout ran out, so its update revision is unknown. Check that kube-controller-manager "
+            "runs.".format(self.ref, dig(sts, "metadata", "generation"), dig(sts, "status", "observedGeneration")),
+            reason="ControllerStalled")
+
+    def _pods(self, sts, deadline):
+        """{ordinal: pod} of the set's pods, by its selector."""
+        query = [("labelSelector", label_selector(dig(sts, "spec", "selector", default={})))]
+        items = self._retry(lambda: self.api.list(self.pods_path, query), deadline).get("items") or []
+        return pods_by_ordinal(items, self.name)
+
+    # ------------------------------------------------------------------ the rollout
+
+    def plan(self, sts, pods):
+        """The ordinals to move, highest first: those whose pod is not on the update revision. A missing pod is the
+        controller's to create (from the update revision at or above the partition)."""
+        start = int(dig(sts, "spec", "ordinals", "start", default=0) or 0)
+        replicas = int(dig(sts, "spec", "replicas", default=1))
+        update = dig(sts, "status", "updateRevision")
+        return [n for n in range(start + replicas - 1, start - 1, -1)
+                if n in pods and pod_revision(pods[n]) != update]
+
+    def run(self, check_mode=False):
+        deadline = self.started + self.timeout
+        sts = self._observed_set(deadline) if not check_mode else self._read_set(deadline)
+        if sts is None:
+            return dict(changed=False, exists=False, rolled=[], partition=None, update_revision=None)
+        strategy = dig(sts, "spec", "updateStrategy", "type", default="RollingUpdate") or "RollingUpdate"
+        if strategy != "RollingUpdate":
+            raise StatefulSetWaitError(
+                "StatefulSet {0} uses the {1} update strategy: the controller replaces no pod by itself, and this "
+                "module moves pods only through a RollingUpdate partition.".format(self.ref, strategy),
+                reason="UpdateStrategy")
+        update = dig(sts, "status", "updateRevision")
+        pods = self._pods(sts, deadline)
+        todo = self.plan(sts, pods)
+        partition = partition_of(sts)
+        result = dict(exists=True, update_revision=update, partition_before=partition,
+                      changed=bool(todo) or partition != 0)
+        if check_mode:
+            result.update(partition=0 if result["changed"] else partition,
+                          would_roll=[dict(ordinal=n, pod="{0}-{1}".format(self.name, n)) for n in todo])
+            return result
+        rolled = []
+        for ordinal in todo:
+            step_started = self.clock()
+            step_deadline = step_started + self.timeout
+            self._set_partition(ordinal, step_deadline)
+            partition = ordinal
+            pod = pods.get(ordinal)
+            forced = bool(pod) and pod_revision(pod) != update and not pod_ready(pod)
+            if forced:
+                self._delete_pod(dig(pod, "metadata", "name"), step_deadline)
+            try:
+                StatefulSetWaiter(self.api, self.name, self.namespace, timeout=self.timeout,
+                                  fail_fast=self.fail_fast, controller_stall_timeout=self.stall_timeout,
+                                  clock=self.clock).wait()
+            except StatefulSetWaitError as err:
+                raise StatefulSetWaitError(self._stopped_message(ordinal, err.msg, update, rolled),
+                                           **dict(err.result, stopped_at=ordinal, rolled=rolled, partition=ordinal,
+                                                  update_revision=update))
+            rolled.append(dict(ordinal=ordinal, pod="{0}-{1}".format(self.name, ordinal), forced=forced,
+                               seconds=round(self.clock() - step_started, 3)))
+            pods = self._pods(sts, step_deadline)
+        if partition != 0:
+            self._set_partition(0, self.clock() + self.timeout)
+        result.update(rolled=rolled, partition=0, seconds=round(self.clock() - self.started, 3))
+        return result
+
+    def _stopped_message(self, ordinal, why, update, rolled):
+        done = ", ".join(str(r["ordinal"]) for r in rolled)
+        return (
+            "The rollout of StatefulSet {0} stopped at ordinal {1} ({2}-{1}); the partition stays at {1}, so the "
+            "lower ordinals keep the revision they run{3}. Run again with the previous values to roll the updated "
+            "ordinals back, or with a fix to go on. {4}".format(
+                self.ref, ordinal, self.name,
+                "; ordinals {0} run {1}".format(done, update) if done else "", why))
+
+    def _set_partition(self, value, deadline):
+        self._retry(lambda: self.api.send(
+            "PATCH", self.sts_path, body={"spec": {"updateStrategy": {"rollingUpdate": {"partition": value}}}},
+            query=[("fieldManager", FIELD_MANAGER)], content_type=MERGE_PATCH), deadline)
+
+    def _delete_pod(self, pod, deadline):
+        try:
+            self._retry(lambda: self.api.send("DELETE", self.pods_path + "/" + pod), deadline)
+        except ApiFailure as err:
+            if err.status != 404:
+                raise

@@ -1,0 +1,195 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kubess.stateful maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: statefulset_rollout
+short_description: Roll a StatefulSet to its new revision one ordinal at a time, through its partition
+version_added: 0.2.0
+author:
+  - kubess.stateful maintainers (@kubess)
+description:
+  - Moves the pods of a StatefulSet to its update revision (C(status.updateRevision)) one ordinal at a time, the
+    highest first, by lowering the rolling update's C(partition) to that ordinal; the controller then replaces that
+    pod, and only that one. Each step waits, as M(kubess.stateful.statefulset_wait) does, until every ordinal is
+    Ready and those at or above the partition run the update revision, so the next pod is replaced only when the
+    members are all back (for a database whose readiness means synced, once the replaced member has caught up).
+  - The first ordinal that does not become Ready stops the rollout with the wait's diagnosis (reason, message, pod
+    state, events). The partition stays at that ordinal, so every lower ordinal keeps the revision it runs.
+  - Run again once the template is back to its previous values and the updated ordinals roll back; once the template
+    is fixed, the rollout goes on. A pod that is neither on the update revision nor Ready is deleted before its step
+    (the controller does not replace such a pod by itself under C(OrderedReady), which is why a rollback stays stuck
+    on a plain StatefulSet).
+  - The roles of this collection hold a changed pod template at the partition (C(partition) equal to the replicas
+    when they apply it), then run this module; at the end the partition is C(0), as a StatefulSet has by default.
+  - Nothing to do (every pod on the update revision, partition 0) is not a change.
+options:
+  name:
+    description:
+      - Name of the StatefulSet.
+    type: str
+    required: true
+  namespace:
+    description:
+      - Namespace of the StatefulSet.
+    type: str
+    required: true
+  timeout:
+    description:
+      - How long, in seconds, each ordinal may take to be replaced and Ready.
+    type: int
+    default: 300
+  fail_fast:
+    description:
+      - Stop as soon as the replaced pod cannot become Ready by itself (image errors, crash loop, unschedulable), as
+        M(kubess.stateful.statefulset_wait) does, instead of waiting for O(timeout).
+    type: bool
+    default: true
+  controller_stall_timeout:
+    description:
+      - Fail when the StatefulSet controller has owed the set the same step for this many seconds, as in
+        M(kubess.stateful.statefulset_wait); V(0) turns the check off.
+    type: int
+    default: 60
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+requirements:
+  - python >= 3.8
+  - kubernetes >= 24.2.0
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Reads the StatefulSet and its pods once and returns the ordinals a real run would replace, without
+      writing.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+notes:
+  - The credentials need C(get), C(list), C(watch) and C(patch) on C(statefulsets) (apps), and C(list), C(watch) and
+    C(delete) on C(pods), C(list) on C(persistentvolumeclaims) and C(events), in the namespace.
+seealso:
+  - module: kubess.stateful.statefulset_wait
+"""
+
+EXAMPLES = r"""
+- name: Apply the Galera StatefulSet with its new image, the members held at the partition
+  kubernetes.core.k8s:
+    definition: "{{ statefulset | combine({'spec': {'updateStrategy': {'rollingUpdate': {'partition': 3}}}},
+                                          recursive=true) }}"
+
+- name: Roll the members one at a time, pxc-2 first, each Synced before the next
+  kubess.stateful.statefulset_rollout:
+    name: pxc
+    namespace: databases
+    timeout: 900
+"""
+
+RETURN = r"""
+exists:
+  description: Whether the StatefulSet exists. When it does not, nothing is done.
+  returned: always
+  type: bool
+  sample: true
+update_revision:
+  description: The set's C(status.updateRevision), the revision the ordinals were moved to.
+  returned: always
+  type: str
+  sample: pxc-7d9f8c6b5
+partition_before:
+  description: The partition when the module started.
+  returned: when the set exists
+  type: int
+  sample: 3
+partition:
+  description: The partition when the module ended (in check mode, what a real run would leave).
+  returned: always
+  type: int
+  sample: 0
+rolled:
+  description:
+    - The ordinals replaced, in order, each with how long it took and whether its pod was deleted first (neither on
+      the update revision nor Ready).
+  returned: when the set exists, not in check mode
+  type: list
+  elements: dict
+  sample: [{"ordinal": 2, "pod": "pxc-2", "forced": false, "seconds": 41.2}]
+would_roll:
+  description: In check mode, the ordinals a real run would replace, highest first.
+  returned: check mode, when the set exists
+  type: list
+  elements: dict
+  sample: [{"ordinal": 2, "pod": "pxc-2"}, {"ordinal": 1, "pod": "pxc-1"}]
+stopped_at:
+  description: On failure, the ordinal where the rollout stopped (the partition stays there).
+  returned: failure
+  type: int
+  sample: 2
+reason:
+  description: On failure, why the ordinal did not become Ready, as in M(kubess.stateful.statefulset_wait).
+  returned: failure
+  type: str
+  sample: ErrImageNeverPull
+"""
+
+import copy
+
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
+    AUTH_ARG_SPEC,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
+    ApiFailure,
+    StatefulSetWaitError,
+    TransientApiError,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._k8s_module import (
+    check_set_options,
+    start,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._rollout import (
+    Rollout,
+)
+from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
+    build_api,
+)
+
+ROLLOUT_ARG_SPEC = dict(
+    name=dict(type="str", required=True),
+    namespace=dict(type="str", required=True),
+    timeout=dict(type="int", default=300),
+    fail_fast=dict(type="bool", default=True),
+    controller_stall_timeout=dict(type="int", default=60),
+)
+
+
+def argspec():
+    args = copy.deepcopy(AUTH_ARG_SPEC)
+    args.update(copy.deepcopy(ROLLOUT_ARG_SPEC))
+    return args
+
+
+def validate(params):
+    """The first value check that fails, as a message naming the option, or None: what types cannot say."""
+    return check_set_options(params)
+
+
+def main():
+    module, api, _started = start(argspec(), validate, build_api)
+    params = module.params
+    rollout = Rollout(api, params["name"], params["namespace"], timeout=params["timeout"],
+                      fail_fast=params["fail_fast"], controller_stall_timeout=params["controller_stall_timeout"])
+    try:
+        result = rollout.run(check_mode=module.check_mode)
+    except StatefulSetWaitError as err:
+        module.fail_json(msg=err.msg, **err.result)
+    except ApiFailure as err:
+        module.fail_json(msg="StatefulSet {0}/{1}: the API refused a request: {2}".format(
+            params["namespace"], params["name"], err))
+    except TransientApiError as err:
+        module.fail_json(msg="The Kubernetes API could not be reached: {0}".format(err))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
