@@ -4,11 +4,15 @@
 
 """How the collection's StatefulSet modules start: the module object, the checks of their shared options, the API."""
 
+import copy
 import time
 
 from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.kubernetes.core.plugins.module_utils.ansiblemodule import (
     AnsibleModule,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
+    AUTH_ARG_SPEC,
 )
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
     get_api_client,
@@ -19,10 +23,38 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
     CoreException,
 )
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
+    ApiFailure,
+    StatefulSetWaitError,
+    TransientApiError,
+)
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
     HAS_K8S,
     K8S_IMP_ERR,
 )
+
+
+def with_auth(options):
+    """A module's argument spec: kubernetes.core's connection options, then the module's own."""
+    args = copy.deepcopy(AUTH_ARG_SPEC)
+    args.update(copy.deepcopy(options))
+    return args
+
+
+def finish(module, call, what):
+    """Exit with ``call()``'s result, or fail saying what went wrong: the module's own error with its result fields, a
+    request the API refused (naming ``what``), an API that could not be reached."""
+    try:
+        result = call()
+    except StatefulSetWaitError as err:
+        module.fail_json(msg=err.msg, **err.result)
+    except ApiFailure as err:
+        module.fail_json(msg="{0}: the API refused a request: {1}".format(what, err))
+    except TransientApiError as err:
+        module.fail_json(msg="The Kubernetes API could not be reached: {0}".format(err))
+    except Exception as err:  # pylint: disable=broad-except
+        module.fail_json(msg="{0}: stopped on an unexpected error: {1}".format(what, err))
+    module.exit_json(**result)
 
 
 def check_set_options(params):

@@ -13,13 +13,11 @@ after a bad template stays stuck on a plain StatefulSet. The first ordinal that 
 wait's diagnosis and leaves the partition there, so the lower ordinals keep the revision they run.
 """
 
-import queue
 import time
 
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
     ApiFailure,
     StatefulSetWaitError,
-    TransientApiError,
 )
 from ansible_collections.kubess.stateful.plugins.module_utils._ordinal import (
     dig,
@@ -32,12 +30,9 @@ from ansible_collections.kubess.stateful.plugins.module_utils._statefulset_waite
     StatefulSetWaiter,
 )
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
-    DISCONNECTED,
-    FATAL,
-    RESYNC,
-    SYNC,
-    WatchStream,
     ns_path,
+    retry,
+    watch_one,
 )
 
 FIELD_MANAGER = "kubess-rollout"
@@ -75,15 +70,7 @@ class Rollout:
 
     def _retry(self, call, deadline):
         """``call()`` again while the API cannot be reached, until ``deadline``."""
-        delay = 0.2
-        while True:
-            try:
-                return call()
-            except TransientApiError:
-                if deadline - self.clock() <= delay:
-                    raise
-                time.sleep(delay)  # backoff before reconnecting, not a polling interval
-                delay = min(delay * 2, 2.0)
+        return retry(call, deadline, self.clock)
 
     # ------------------------------------------------------------------ reads
 
@@ -100,35 +87,11 @@ class Rollout:
         sts = self._read_set(deadline)
         if sts is None or observed(sts):
             return sts
-        events = queue.Queue()
-        stream = WatchStream(
-            self.api, "sts", self.sts_list_path, [("fieldSelector", "metadata.name=" + self.name)],
-            lambda _stream, typ, payload: events.put((typ, payload)), lambda: deadline - self.clock())
-        stream.start()
-        try:
-            while True:
-                left = deadline - self.clock()
-                if left <= 0:
-                    break
-                try:
-                    typ, payload = events.get(timeout=left)
-                except queue.Empty:
-                    break
-                if typ in (SYNC, RESYNC):
-                    sts = payload[0] if payload else None
-                elif typ in ("ADDED", "MODIFIED"):
-                    sts = payload
-                elif typ == "DELETED":
-                    return None
-                elif typ == FATAL:
-                    raise payload
-                elif typ == DISCONNECTED:
-                    continue
-                if sts is None or observed(sts):
-                    return sts
-        finally:
-            stream.stop()
-            stream.join(5)
+        seen, last = watch_one(self.api, "sts", self.sts_list_path, self.name, deadline,
+                               lambda obj: obj is None or observed(obj), self.clock)
+        if seen:
+            return last
+        sts = last or sts
         raise StatefulSetWaitError(
             "StatefulSet {0}: the controller had not observed generation {1} of the set (status.observedGeneration "
             "{2}) when the timeout ran out, so its update revision is unknown. Check that kube-controller-manager "

@@ -10,21 +10,16 @@ leaves is deleted (so that an unhealthy member, which the controller will not sc
 longer has it: its containers have stopped and its volumes are unmounted.
 """
 
-import queue
 import time
 
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
     ApiFailure,
     StatefulSetWaitError,
-    TransientApiError,
 )
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
-    DISCONNECTED,
-    FATAL,
-    RESYNC,
-    SYNC,
-    WatchStream,
     ns_path,
+    retry,
+    watch_one,
 )
 
 FIELD_MANAGER = "kubess-scale-down"
@@ -73,15 +68,7 @@ class ScaleDown:
 
     def _retry(self, call):
         """``call()`` again while the API cannot be reached, until the deadline."""
-        delay = 0.2
-        while True:
-            try:
-                return call()
-            except TransientApiError:
-                if self.remaining() <= delay:
-                    raise
-                time.sleep(delay)  # backoff before reconnecting, not a polling interval
-                delay = min(delay * 2, 2.0)
+        return retry(call, self.deadline, self.clock)
 
     def read_set(self):
         """The StatefulSet, or None when it does not exist."""
@@ -155,40 +142,14 @@ class ScaleDown:
 
     def _wait_gone(self, pod, ordinal, replicas):
         """Return once the API has no pod named ``pod``; fail at the deadline naming it and what holds it."""
-        events = queue.Queue()
-        stream = WatchStream(
-            self.api, "pod-" + pod, self.pods_path, [("fieldSelector", "metadata.name=" + pod)],
-            lambda _stream, typ, payload: events.put((typ, payload)), self.remaining)
-        last = {}
-        stream.start()
-        try:
-            while True:
-                left = self.remaining()
-                if left <= 0:
-                    break
-                try:
-                    typ, payload = events.get(timeout=left)
-                except queue.Empty:
-                    break
-                if typ in (SYNC, RESYNC):
-                    if not payload:
-                        return
-                    last = payload[0]
-                elif typ == "DELETED":
-                    return
-                elif typ in ("ADDED", "MODIFIED"):
-                    last = payload
-                elif typ == FATAL:
-                    raise payload
-                elif typ == DISCONNECTED:
-                    continue
-        finally:
-            stream.stop()
-            stream.join(5)
+        gone, last = watch_one(self.api, "pod-" + pod, self.pods_path, pod, self.deadline, lambda obj: obj is None,
+                               self.clock)
+        if gone:
+            return
         raise StatefulSetWaitError(
             "StatefulSet {0}/{1}: pod {2} (ordinal {3}) was still there when the timeout ran out ({4}). A pod stays "
             "Terminating while its node does not confirm that its containers stopped: check the node and the kubelet; "
             "once you know the container has stopped, delete the pod with --grace-period=0 --force and run again. "
-            "The set has {5} replicas now.".format(self.namespace, self.name, pod, ordinal, describe_pod(last), replicas),
+            "The set has {5} replicas now.".format(self.namespace, self.name, pod, ordinal, describe_pod(last or {}), replicas),
             ordinal=ordinal, pod=pod,
         )

@@ -12,6 +12,7 @@ again. A stream knows nothing of the waiter: it reports what it sees through the
 """
 
 import json
+import queue
 import random
 import threading
 import time
@@ -302,6 +303,55 @@ def dig_rv(obj):
     """metadata.resourceVersion of an object or a list, or None."""
     meta = obj.get("metadata") if isinstance(obj, dict) else None
     return meta.get("resourceVersion") if isinstance(meta, dict) else None
+
+
+def retry(call, deadline, clock=time.monotonic, pause=time.sleep):
+    """``call()`` again, with backoff, while the API server cannot be reached (TransientApiError), until ``deadline``."""
+    delay = BACKOFF_FIRST
+    while True:
+        try:
+            return call()
+        except TransientApiError:
+            if clock() + delay >= deadline:
+                raise
+            pause(delay)  # backoff before reconnecting, not a polling interval
+            delay = min(delay * 2, BACKOFF_MAX)
+
+
+def watch_one(api, key, path, name, deadline, done, clock=time.monotonic):
+    """Watch the object ``name`` in the collection ``path`` until ``done(obj)`` is true (``obj`` is None once the object
+    is gone), and return ``(True, obj)``; at ``deadline`` return ``(False, the last object seen)``. A dropped watch is
+    resumed by WatchStream; a fatal one raises."""
+    events = queue.Queue()
+    stream = WatchStream(api, key, path, [("fieldSelector", "metadata.name=" + name)],
+                         lambda _stream, typ, payload: events.put((typ, payload)), lambda: deadline - clock())
+    last = None
+    stream.start()
+    try:
+        while True:
+            left = deadline - clock()
+            if left <= 0:
+                return False, last
+            try:
+                typ, payload = events.get(timeout=left)
+            except queue.Empty:
+                return False, last
+            if typ == FATAL:
+                raise payload
+            if typ in (SYNC, RESYNC):
+                obj = payload[0] if payload else None
+            elif typ in ("ADDED", "MODIFIED"):
+                obj = payload
+            elif typ == "DELETED":
+                obj = None
+            else:
+                continue
+            if done(obj):
+                return True, obj
+            last = obj
+    finally:
+        stream.stop()
+        stream.join(5)
 
 
 def build_api(get_client, deadline, clock=time.monotonic, pause=time.sleep):

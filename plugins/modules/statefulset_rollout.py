@@ -133,19 +133,11 @@ reason:
   sample: ErrImageNeverPull
 """
 
-import copy
-
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
-    AUTH_ARG_SPEC,
-)
-from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
-    ApiFailure,
-    StatefulSetWaitError,
-    TransientApiError,
-)
 from ansible_collections.kubess.stateful.plugins.module_utils._k8s_module import (
     check_set_options,
+    finish,
     start,
+    with_auth,
 )
 from ansible_collections.kubess.stateful.plugins.module_utils._rollout import (
     Rollout,
@@ -164,31 +156,16 @@ ROLLOUT_ARG_SPEC = dict(
 
 
 def argspec():
-    args = copy.deepcopy(AUTH_ARG_SPEC)
-    args.update(copy.deepcopy(ROLLOUT_ARG_SPEC))
-    return args
-
-
-def validate(params):
-    """The first value check that fails, as a message naming the option, or None: what types cannot say."""
-    return check_set_options(params)
+    return with_auth(ROLLOUT_ARG_SPEC)
 
 
 def main():
-    module, api, _started = start(argspec(), validate, build_api)
+    module, api, _started = start(argspec(), check_set_options, build_api)
     params = module.params
     rollout = Rollout(api, params["name"], params["namespace"], timeout=params["timeout"],
                       fail_fast=params["fail_fast"], controller_stall_timeout=params["controller_stall_timeout"])
-    try:
-        result = rollout.run(check_mode=module.check_mode)
-    except StatefulSetWaitError as err:
-        module.fail_json(msg=err.msg, **err.result)
-    except ApiFailure as err:
-        module.fail_json(msg="StatefulSet {0}/{1}: the API refused a request: {2}".format(
-            params["namespace"], params["name"], err))
-    except TransientApiError as err:
-        module.fail_json(msg="The Kubernetes API could not be reached: {0}".format(err))
-    module.exit_json(**result)
+    finish(module, lambda: rollout.run(check_mode=module.check_mode),
+           "StatefulSet {0}/{1}".format(params["namespace"], params["name"]))
 
 
 if __name__ == "__main__":

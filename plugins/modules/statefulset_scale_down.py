@@ -119,19 +119,11 @@ pod:
   sample: pxc-1
 """
 
-import copy
-
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
-    AUTH_ARG_SPEC,
-)
-from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
-    ApiFailure,
-    StatefulSetWaitError,
-    TransientApiError,
-)
 from ansible_collections.kubess.stateful.plugins.module_utils._k8s_module import (
     check_set_options,
+    finish,
     start,
+    with_auth,
 )
 from ansible_collections.kubess.stateful.plugins.module_utils._scale_down import (
     ScaleDown,
@@ -149,9 +141,7 @@ SCALE_ARG_SPEC = dict(
 
 
 def argspec():
-    args = copy.deepcopy(AUTH_ARG_SPEC)
-    args.update(copy.deepcopy(SCALE_ARG_SPEC))
-    return args
+    return with_auth(SCALE_ARG_SPEC)
 
 
 def validate(params):
@@ -163,19 +153,8 @@ def main():
     module, api, started = start(argspec(), validate, build_api)
     params = module.params
     scale = ScaleDown(api, params["name"], params["namespace"], params["replicas"], started + params["timeout"])
-    try:
-        result = scale.run(check_mode=module.check_mode)
-    except StatefulSetWaitError as err:
-        module.fail_json(msg=err.msg, **err.result)
-    except ApiFailure as err:
-        module.fail_json(msg="StatefulSet {0}/{1}: the API refused a request: {2}".format(
-            params["namespace"], params["name"], err))
-    except TransientApiError as err:
-        module.fail_json(msg="The Kubernetes API could not be reached: {0}".format(err))
-    except Exception as err:  # pylint: disable=broad-except
-        module.fail_json(msg="StatefulSet {0}/{1}: the scale-down stopped on an unexpected error: {2}".format(
-            params["namespace"], params["name"], err))
-    module.exit_json(**result)
+    finish(module, lambda: scale.run(check_mode=module.check_mode),
+           "StatefulSet {0}/{1}".format(params["namespace"], params["name"]))
 
 
 if __name__ == "__main__":

@@ -119,6 +119,15 @@ def test_galera_member_deleted_while_rows_are_written_rejoins_with_every_row(sta
     assert rows == [[str(len(written))]]
 
 
+def stopped(stack, member: str, uid: str) -> bool:
+    """The member's pod was deleted, and its replacement waits Pending (the node is cordoned)."""
+    try:
+        pod = stack.get("pod", member)
+    except subprocess.CalledProcessError:
+        return False
+    return pod["metadata"]["uid"] != uid and pod["status"].get("phase") == "Pending"
+
+
 def test_galera_full_outage_bootstraps_from_the_last_member_stopped(stack):
     """Members stop one by one, 0, then 2, then 1, each after rows written on the ones still running: ordinal 1,
     the last to stop, alone holds every row. Started together, the cluster must bootstrap from ordinal 1."""
@@ -126,20 +135,13 @@ def test_galera_full_outage_bootstraps_from_the_last_member_stopped(stack):
     run = uuid.uuid4().hex[:12]
     uids = {member: stack.get("pod", member)["metadata"]["uid"] for member in GALERA}
 
-    def stopped(member: str) -> bool:
-        try:
-            pod = stack.get("pod", member)
-        except subprocess.CalledProcessError:
-            return False
-        return pod["metadata"]["uid"] != uids[member] and pod["status"].get("phase") == "Pending"
-
     # Cordoned, the node takes no new pod: a deleted member stays down (its replacement Pending).
     stack.kubectl("cordon", stack.node.name)
     try:
         for step, (member, writer) in enumerate([("pxc-0", "pxc-1"), ("pxc-2", "pxc-1"), ("pxc-1", None)]):
             sql(stack, "pxc-1", f"INSERT INTO kubess_e2e.outage (marker) VALUES ('{run}-{step}')")
             stack.kubectl("delete", "pod", member, "-n", stack.namespace, "--wait=true", timeout=300)
-            stack.wait_for(lambda m=member: stopped(m), timeout=120, what=f"{member} stopped")
+            stack.wait_for(lambda m=member: stopped(stack, m, uids[m]), timeout=120, what=f"{member} stopped")
             if writer:
                 size = wsrep_status(stack, writer)["wsrep_cluster_size"]
                 assert size == str(2 - step), f"{writer} sees a cluster of {size} after {member} stopped"
@@ -177,20 +179,13 @@ def test_galera_members_wait_for_one_that_cannot_read_its_volume_and_the_report_
     datadir = Path(volume["spec"]["nfs"]["path"])
     assert (datadir / "grastate.dat").exists(), datadir
 
-    def stopped(member: str) -> bool:
-        try:
-            pod = stack.get("pod", member)
-        except subprocess.CalledProcessError:
-            return False
-        return pod["metadata"]["uid"] != uids[member] and pod["status"].get("phase") == "Pending"
-
     mode = datadir.stat().st_mode & 0o7777
     stack.kubectl("cordon", stack.node.name)
     try:
         for step, member in enumerate(GALERA):
             sql(stack, "pxc-2", f"INSERT INTO kubess_e2e.unreadable (marker) VALUES ('{run}-{step}')")
             stack.kubectl("delete", "pod", member, "-n", stack.namespace, "--wait=true", timeout=300)
-            stack.wait_for(lambda m=member: stopped(m), timeout=120, what=f"{member} stopped")
+            stack.wait_for(lambda m=member: stopped(stack, m, uids[m]), timeout=120, what=f"{member} stopped")
         assert "safe_to_bootstrap: 1" in (datadir / "grastate.dat").read_text()
         datadir.chmod(0)
     finally:

@@ -103,5 +103,6 @@ def test_a_change_kubernetes_would_refuse_is_refused_before_any_write(cluster: C
         assert message.format(ns=namespace) in output, (message, output[-4000:])
     with open(cluster.audit_log, encoding="utf-8") as log:
         assert writes(log, since) == []
+    # Its spec as it was (the controller may have written its status meanwhile; a change of spec bumps generation).
     after = cluster.get_json("-n", namespace, existing["kind"].lower(), existing["metadata"]["name"])
-    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert (after["metadata"]["generation"], after["spec"]) == (before["metadata"]["generation"], before["spec"])

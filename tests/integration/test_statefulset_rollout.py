@@ -55,7 +55,13 @@ def audit(cluster, namespace, since):
         if (ev["verb"] == "patch" and ref.get("resource") == "statefulsets" and not ref.get("subresource")
                 and "python" in ev.get("userAgent", "").lower()):
             out.append((at, "partition", None))
-    return [(what, value) for _at, what, value in sorted(out)]
+    # The controller may create a pod twice in a row (its first try, made from a stale view of the partition, is
+    # replaced at once): what counts is the order of the steps.
+    steps = []
+    for _at, what, value in sorted(out):
+        if not steps or steps[-1] != (what, value) or what != "create":
+            steps.append((what, value))
+    return steps
 
 
 def test_a_held_template_rolls_one_ordinal_at_a_time_the_highest_first(cluster, namespace, tmp_path):
@@ -67,7 +73,7 @@ def test_a_held_template_rolls_one_ordinal_at_a_time_the_highest_first(cluster, 
     res = rollout(cluster, tmp_path, namespace)
     assert res["_rc"] == 0, res.get("msg")
     assert res["changed"] is True and res["partition_before"] == 3 and res["partition"] == 0
-    assert [r["ordinal"] for r in res["rolled"]] == [2, 1, 0]
+    assert [(r["ordinal"], r["forced"]) for r in res["rolled"]] == [(2, False), (1, False), (0, False)]
     after = revisions(cluster, namespace)
     assert set(after.values()) == {res["update_revision"]} and res["update_revision"] not in before.values()
     # Each ordinal's pod is made again only after the partition came down to it, and the next step only after it.

@@ -2,6 +2,7 @@
 # Builds the local cluster's binaries from the Go module proxy, once per pinned version.
 #
 #   tools/localcluster/build.sh            build whatever is missing from the cache
+#   tools/localcluster/build.sh control-plane  only the control plane's (what the simulated nodes' cluster runs)
 #   tools/localcluster/build.sh node       only the real node's binaries (NODE-BUILD.md)
 #   tools/localcluster/build.sh --print    print the cache's bin directories, build nothing
 #
@@ -256,6 +257,15 @@ case "$what" in
     wait "$k8s_pid"
     log "all binaries in the cache ($SECONDS s)"
     ;;
+  control-plane)
+    build_kubernetes &
+    k8s_pid=$!
+    build_etcd
+    build_kwok
+    build_metrics_server
+    wait "$k8s_pid"
+    log "control plane binaries in the cache ($SECONDS s)"
+    ;;
   node)
     check_node_build_deps
     build_node_kubernetes &
@@ -268,5 +278,5 @@ case "$what" in
   etcd) build_etcd ;;
   kwok) build_kwok ;;
   metrics-server) build_metrics_server ;;
-  *) echo "usage: $0 [--print|all|kubernetes|etcd|kwok|metrics-server|node]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--print|all|control-plane|kubernetes|etcd|kwok|metrics-server|node]" >&2; exit 2 ;;
 esac

@@ -158,7 +158,7 @@ EOF
 }
 
 up() {
-  "$here/build.sh"
+  "$here/build.sh" control-plane
   if healthy; then
     log "reusing the running cluster ($kubeconfig)"
     return 0

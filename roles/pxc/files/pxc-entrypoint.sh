@@ -276,9 +276,9 @@ decide() {
     local rival="" rival_seqno=""
     while read -r line; do
       [ -n "$line" ] || continue
-      [ "$(field safe_to_bootstrap "$line")" = 1 ] && [ "$(field empty "$line")" = 0 ] || continue
-      o=$(field ordinal "$line") && s=$(field seqno "$line") || continue
-      is_int "$o" && is_int "$s" || continue
+      if [ "$(field safe_to_bootstrap "$line")" != 1 ] || [ "$(field empty "$line")" != 0 ]; then continue; fi
+      if ! o=$(field ordinal "$line") || ! s=$(field seqno "$line"); then continue; fi
+      if ! is_int "$o" || ! is_int "$s"; then continue; fi
       if [ "$s" -gt "$SEQNO" ] || { [ "$s" -eq "$SEQNO" ] && [ "$o" -lt "$ORDINAL" ]; }; then
         rival=$(peer_host "$o")
         rival_seqno=$s

@@ -23,8 +23,9 @@ def published(phase="waiting", seqno=10, safe=0, empty=0, ordinal=0):
     return f"{phase}\nordinal={ordinal} empty={empty} uuid={UUID} seqno={seqno} safe_to_bootstrap={safe}\n"
 
 
-def outage(*positions, bootstrap=INITIALIZED):
+def outage(*positions, bootstrap=None):
     """Three waiting members; positions[i] is (seqno, safe) of ordinal i, or None when it cannot be read."""
+    bootstrap = INITIALIZED if bootstrap is None else bootstrap
     pods, seen = [], {}
     for ordinal, position in enumerate(positions):
         pods.append(pod(ordinal))

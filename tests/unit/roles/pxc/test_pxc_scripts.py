@@ -310,8 +310,7 @@ def test_member_with_safe_to_bootstrap_gives_silent_peers_a_grace_then_bootstrap
 
 
 @pytest.mark.parametrize("unreadable", ["datadir", "grastate.dat"])
-def test_a_member_that_cannot_read_its_volume_publishes_nothing_rather_than_an_empty_one(tmp_path_factory,
-                                                                                          unreadable):
+def test_a_member_that_cannot_read_its_volume_publishes_nothing_rather_than_an_empty_one(unreadable):
     # As the image's user (not root, who reads anything): a data directory it cannot read must not count as empty,
     # or the others would elect without it and its transactions would be lost when it joins.
     base = Path(tempfile.mkdtemp(prefix="pxc-unreadable-"))
