@@ -22,8 +22,11 @@ def _orphan(kind, namespace, name):
     return f"kubectl delete {kind.lower()} -n {namespace} {name} --cascade=orphan"
 
 
-def _advice(field, kind, namespace, name, have, want):
+def _advice(field, kind, namespace, name, have, want, fixed):
     orphan = _orphan(kind, namespace, name)
+    if fixed:
+        return (f"The role always writes {want}: delete only the {kind} ({orphan}: its pods and claims stay) and run "
+                f"again to make it anew")
     if field == "volumeClaimTemplates":
         return (f"Keep the values the set was made with. To change the volumes themselves, change each claim (a "
                 f"resize where its StorageClass allows expansion), then delete only the StatefulSet ({orphan}: its "
@@ -99,10 +102,11 @@ def _changes(field, spec, desired):
     return [] if have == want else [f"{_shown(have)} -> {_shown(want)}"]
 
 
-def immutable_problems(existing, desired, blame):
+def immutable_problems(existing, desired, blame, fixed=()):
     """One message per immutable field of ``existing`` that ``desired`` (the spec the role would write) changes.
 
     ``blame`` maps each field to the variable(s) that set it; a field the role does not write is not compared.
+    ``fixed`` names the fields whose value the role always writes (no variable chooses it).
     """
     if not existing:
         return []
@@ -128,7 +132,7 @@ def immutable_problems(existing, desired, blame):
             have, want = spec.get(field) or default, desired.get(field) or default
             problems.append(
                 f"{blame[field]} would change spec.{field} of {kind} {namespace}/{name} ({'; '.join(changes)}), "
-                f"which Kubernetes does not allow updating. {_advice(field, kind, namespace, name, have, want)}")
+                f"which Kubernetes does not allow updating. {_advice(field, kind, namespace, name, have, want, field in (fixed or ()))}")
     return problems
 
 

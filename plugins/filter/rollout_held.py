@@ -23,8 +23,9 @@ def template_hash(manifest):
 
 def rollout_held(manifest, existing=None):
     """``manifest`` with the template hash annotation; with ``partition`` equal to the existing set's replicas when
-    the set exists, has pods, and was applied with another template (or without the annotation). Any other kind of
-    object is returned as it is, so that a role's list of manifests can be mapped through."""
+    the set exists, has pods, and was applied with another template (or without the annotation), or equal to the
+    existing partition when it is above 0 (a rollout under way). Any other kind of object is returned as it is, so
+    that a role's list of manifests can be mapped through."""
     if not isinstance(manifest, dict):
         raise AnsibleFilterError("rollout_held takes a manifest (a mapping), got {0}".format(type(manifest).__name__))
     if manifest.get("kind") != "StatefulSet":
@@ -34,14 +35,20 @@ def rollout_held(manifest, existing=None):
     metadata = out.setdefault("metadata", {})
     metadata["annotations"] = dict(metadata.get("annotations") or {}, **{ANNOTATION: digest})
     existing = existing or {}
-    replicas = int((existing.get("spec") or {}).get("replicas") or 0)
+    spec = existing.get("spec") or {}
+    replicas = int(spec.get("replicas") or 0)
     stored = ((existing.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION)
+    # A rollout under way (a run stopped at an ordinal, or before its first step) keeps its partition: left out of
+    # the manifest, a partition the role's apply owns would be removed, and the controller would roll the rest alone.
+    held = int((((spec.get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition")) or 0)
     if existing and replicas > 0 and stored != digest:
+        held = max(held, replicas)
+    if held > 0:
         strategy = out["spec"].setdefault("updateStrategy", {"type": "RollingUpdate"})
         if strategy.get("type", "RollingUpdate") != "RollingUpdate":
             raise AnsibleFilterError("rollout_held: the manifest's update strategy is not RollingUpdate")
         strategy["type"] = "RollingUpdate"
-        strategy["rollingUpdate"] = dict(strategy.get("rollingUpdate") or {}, partition=replicas)
+        strategy["rollingUpdate"] = dict(strategy.get("rollingUpdate") or {}, partition=held)
     return out
 
 

@@ -107,13 +107,17 @@ class Rollout:
     # ------------------------------------------------------------------ the rollout
 
     def plan(self, sts, pods):
-        """The ordinals to move, highest first: those whose pod is not on the update revision. A missing pod is the
-        controller's to create (from the update revision at or above the partition)."""
+        """The ordinals to take, highest first: those whose pod is not on the update revision, and those at or above
+        the partition that run it but are not Ready (a rollout that stopped there: its step is waited for again,
+        and the partition is not lowered past it). A missing pod is the controller's to create (from the update
+        revision at or above the partition)."""
         start = int(dig(sts, "spec", "ordinals", "start", default=0) or 0)
         replicas = int(dig(sts, "spec", "replicas", default=1))
         update = dig(sts, "status", "updateRevision")
+        partition = partition_of(sts)
         return [n for n in range(start + replicas - 1, start - 1, -1)
-                if n in pods and pod_revision(pods[n]) != update]
+                if n in pods and (pod_revision(pods[n]) != update
+                                  or (n - start >= partition and not pod_ready(pods[n])))]
 
     def run(self, check_mode=False):
         deadline = self.started + self.timeout
@@ -127,48 +131,61 @@ class Rollout:
                 "module moves pods only through a RollingUpdate partition.".format(self.ref, strategy),
                 reason="UpdateStrategy")
         update = dig(sts, "status", "updateRevision")
+        start = int(dig(sts, "spec", "ordinals", "start", default=0) or 0)
         pods = self._pods(sts, deadline)
         todo = self.plan(sts, pods)
+        # The partition counts from spec.ordinals.start: ordinal n is replaced once the partition is n - start.
         partition = partition_of(sts)
-        result = dict(exists=True, update_revision=update, partition_before=partition,
-                      changed=bool(todo) or partition != 0)
+        # A step writes when it lowers the partition or deletes a stuck pod; the end writes when the partition is not 0.
+        # Waiting again for an updated pod that is not Ready writes nothing.
+        writes = partition != 0 or any(pod_revision(pods[n]) != update for n in todo)
+        result = dict(exists=True, update_revision=update, partition_before=partition, changed=writes)
         if check_mode:
             result.update(partition=0 if result["changed"] else partition,
                           would_roll=[dict(ordinal=n, pod="{0}-{1}".format(self.name, n)) for n in todo])
             return result
         rolled = []
+        wrote = False
         for ordinal in todo:
             step_started = self.clock()
             step_deadline = step_started + self.timeout
-            self._set_partition(ordinal, step_deadline)
-            partition = ordinal
             pod = pods.get(ordinal)
             forced = bool(pod) and pod_revision(pod) != update and not pod_ready(pod)
-            if forced:
-                self._delete_pod(dig(pod, "metadata", "name"), step_deadline)
+            failed = dict(stopped_at=ordinal, rolled=rolled, update_revision=update)
             try:
+                if ordinal - start < partition:
+                    self._set_partition(ordinal - start, step_deadline)
+                    partition, wrote = ordinal - start, True
+                if forced:
+                    self._delete_pod(dig(pod, "metadata", "name"), step_deadline)
+                    wrote = True
                 StatefulSetWaiter(self.api, self.name, self.namespace, timeout=self.timeout,
                                   fail_fast=self.fail_fast, controller_stall_timeout=self.stall_timeout,
                                   clock=self.clock).wait()
             except StatefulSetWaitError as err:
-                raise StatefulSetWaitError(self._stopped_message(ordinal, err.msg, update, rolled),
-                                           **dict(err.result, stopped_at=ordinal, rolled=rolled, partition=ordinal,
-                                                  update_revision=update))
+                raise StatefulSetWaitError(self._stopped_message(ordinal, partition, err.msg, update, rolled),
+                                           **dict(err.result, changed=wrote, partition=partition, **failed))
+            except ApiFailure as err:
+                raise StatefulSetWaitError(
+                    self._stopped_message(ordinal, partition, "The API refused a request: {0}{1}".format(
+                        err, " (deleting a pod needs delete on pods)" if err.status == 403 else ""), update, rolled),
+                    reason="ApiError", changed=wrote, partition=partition, **failed)
             rolled.append(dict(ordinal=ordinal, pod="{0}-{1}".format(self.name, ordinal), forced=forced,
                                seconds=round(self.clock() - step_started, 3)))
             pods = self._pods(sts, step_deadline)
         if partition != 0:
             self._set_partition(0, self.clock() + self.timeout)
-        result.update(rolled=rolled, partition=0, seconds=round(self.clock() - self.started, 3))
+        result.update(changed=wrote or result["partition_before"] != 0, rolled=rolled, partition=0,
+                      seconds=round(self.clock() - self.started, 3))
         return result
 
-    def _stopped_message(self, ordinal, why, update, rolled):
+    def _stopped_message(self, ordinal, partition, why, update, rolled):
         done = ", ".join(str(r["ordinal"]) for r in rolled)
         return (
-            "The rollout of StatefulSet {0} stopped at ordinal {1} ({2}-{1}); the partition stays at {1}, so the "
-            "lower ordinals keep the revision they run{3}. Run again with the previous values to roll the updated "
-            "ordinals back, or with a fix to go on. {4}".format(
-                self.ref, ordinal, self.name,
+            "The rollout of StatefulSet {0} stopped at ordinal {1} ({2}-{1}); the partition stays at {3}, so the "
+            "lower ordinals keep the revision they run{4}. Run again with the previous values to roll the updated "
+            "ordinals back, or with a fix to go on. {5}".format(
+                self.ref, ordinal, self.name, partition,
                 "; ordinals {0} run {1}".format(done, update) if done else "", why))
 
     def _set_partition(self, value, deadline):

@@ -23,7 +23,9 @@ description:
     on a plain StatefulSet).
   - The roles of this collection hold a changed pod template at the partition (C(partition) equal to the replicas
     when they apply it), then run this module; at the end the partition is C(0), as a StatefulSet has by default.
-  - Nothing to do (every pod on the update revision, partition 0) is not a change.
+  - Nothing to do (every pod on the update revision, partition 0) is not a change. A pod on the update revision at or
+    above the partition that is not Ready is waited for again, and the partition is not lowered past it.
+  - The partition counts from the set's first ordinal (C(spec.ordinals.start)), as the controller counts it.
 options:
   name:
     description:
@@ -60,9 +62,11 @@ requirements:
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: Reads the StatefulSet and its pods once and returns the ordinals a real run would replace, without
-      writing.
+    support: partial
+    details: Reads the StatefulSet and its pods once, without waiting for the controller to observe the latest spec,
+      and returns the ordinals a real run would take, without writing. A template that the same check-mode run only
+      pretended to apply is not seen (the set's update revision is still the old one); the apply task reports that
+      change.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
@@ -103,7 +107,9 @@ partition_before:
   type: int
   sample: 3
 partition:
-  description: The partition when the module ended (in check mode, what a real run would leave).
+  description:
+    - The partition when the module ended (in check mode, what a real run would leave); on failure, where it stays.
+    - Null when the set does not exist.
   returned: always
   type: int
   sample: 0
@@ -111,10 +117,15 @@ rolled:
   description:
     - The ordinals replaced, in order, each with how long it took and whether its pod was deleted first (neither on
       the update revision nor Ready).
-  returned: when the set exists, not in check mode
+  returned: when the set exists, not in check mode (on failure, the ordinals replaced before the one that failed)
   type: list
   elements: dict
   sample: [{"ordinal": 2, "pod": "pxc-2", "forced": false, "seconds": 41.2}]
+seconds:
+  description: How long the rollout took.
+  returned: when the set exists, not in check mode, on success
+  type: float
+  sample: 131.7
 would_roll:
   description: In check mode, the ordinals a real run would replace, highest first.
   returned: check mode, when the set exists

@@ -53,7 +53,8 @@ CASES = {
     "pxc": (
         foreign_set("pxc", "datadir", "10Gi", "OrderedReady"),
         {"pxc_storage_size": "20Gi"},
-        ["pxc_name would change spec.podManagementPolicy of StatefulSet {ns}/pxc (OrderedReady -> Parallel)",
+        ["pxc_name would change spec.podManagementPolicy of StatefulSet {ns}/pxc (OrderedReady -> Parallel), which "
+         "Kubernetes does not allow updating. The role always writes Parallel",
          "pxc_volume_claim_template, pxc_storage_size and pxc_storage_class would change spec.volumeClaimTemplates "
          "of StatefulSet {ns}/pxc (datadir labels {{}} -> ",
          "datadir storage 10Gi -> 20Gi), which Kubernetes does not allow updating. Keep the values the set was made "

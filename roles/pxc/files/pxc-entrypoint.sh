@@ -6,7 +6,11 @@
 #   1. a peer answers on the Galera port      -> join it (never bootstrap beside a running cluster)
 #   2. force-bootstrap-ordinal is set         -> that ordinal bootstraps, the others wait to join it
 #   3. grastate.dat says safe_to_bootstrap: 1 -> bootstrap (Galera marks the last member to leave
-#                                                a cleanly stopped cluster, and only that one)
+#                                                a cleanly stopped cluster), unless another member that
+#                                                answers claims it too with a higher seqno (or the same
+#                                                seqno and a lower ordinal): then wait for that one, and
+#                                                never bootstrap by this rule once one was seen; peers
+#                                                that do not answer get KUBESS_SAFE_GRACE seconds first
 #   4. ordinal 0, empty datadir, cluster never initialized, no peer holds data -> new cluster
 #   5. otherwise (full outage): every member publishes its uuid/seqno on the recovery port; once
 #      all members have answered, the most advanced one (highest seqno, lowest ordinal on a tie)
@@ -223,6 +227,7 @@ start_announcer
 # --- decide ---------------------------------------------------------------------------------------
 DECISION=""
 JOIN_ADDRESSES=""
+SAFE_RIVAL=""
 decide() {
   local replicas force initialized i host up="" states="" missing="" line holder="" o s
   replicas=$(state_value replicas 1)
@@ -271,9 +276,16 @@ decide() {
   # 3. Galera's own mark of the last member of a cleanly stopped cluster. Only one member should carry it, but two
   # can (data directories restored from different times, or from two clusters): both bootstrapping would make two
   # clusters. So the claimants that answer are compared (highest seqno, then lowest ordinal) and only the first one
-  # bootstraps; peers that do not answer yet get SAFE_GRACE seconds to say whether they claim it too.
+  # bootstraps; peers that do not answer yet get SAFE_GRACE seconds to say whether they claim it too. A claimant
+  # that was once seen ahead stays ahead (SAFE_RIVAL): it stops answering on the recovery port when it starts its
+  # server, before its Galera port opens, and must not be taken for a member that is gone.
   if [ "$EMPTY" -eq 0 ] && [ "$SAFE" -eq 1 ]; then
     local rival="" rival_seqno=""
+    if [ -n "$SAFE_RIVAL" ]; then
+      log "$SAFE_RIVAL, which claims safe_to_bootstrap too and is ahead, is starting: waiting to join it" \
+        "(set pxc_force_bootstrap_ordinal to bootstrap without it)"
+      return 1
+    fi
     while read -r line; do
       [ -n "$line" ] || continue
       if [ "$(field safe_to_bootstrap "$line")" != 1 ] || [ "$(field empty "$line")" != 0 ]; then continue; fi
@@ -286,6 +298,7 @@ decide() {
       fi
     done <<<"$states"
     if [ -n "$rival" ]; then
+      SAFE_RIVAL=$rival
       log "$rival claims safe_to_bootstrap too, with seqno $rival_seqno (this member: $SEQNO): waiting for it to" \
         "bootstrap"
       return 1

@@ -79,6 +79,15 @@ def test_pod_management_policy_absent_means_ordered_ready():
     assert immutable_problems(existing, dict(DESIRED, podManagementPolicy="OrderedReady"), BLAME) == []
 
 
+def test_a_field_the_role_always_writes_says_so():
+    existing = stored()
+    existing["spec"]["podManagementPolicy"] = "OrderedReady"
+    [problem] = immutable_problems(existing, DESIRED, dict(BLAME, podManagementPolicy="pxc_name"),
+                                   ["podManagementPolicy"])
+    assert "(OrderedReady -> Parallel)" in problem and "The role always writes Parallel" in problem
+    assert "keep OrderedReady" not in problem
+
+
 def test_a_set_made_by_something_else_names_its_service_and_selector():
     existing = stored()
     existing["spec"]["serviceName"] = "etcd-headless"

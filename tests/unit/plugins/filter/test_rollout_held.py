@@ -50,6 +50,14 @@ def test_a_changed_template_is_held_at_the_existing_replicas():
     assert out["metadata"]["annotations"][ANNOTATION] != first["metadata"]["annotations"][ANNOTATION]
 
 
+def test_a_rollout_under_way_keeps_its_partition():
+    first = rollout_held(SET, {})
+    stopped = applied(first)
+    stopped["spec"]["updateStrategy"] = {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}
+    assert partition(rollout_held(SET, stopped)) == 2                        # the same template: kept where it is
+    assert partition(rollout_held(with_image("etcd:v3.6.17"), stopped)) == 3  # another one: every pod held
+
+
 def test_a_set_made_without_the_annotation_is_held_once():
     assert partition(rollout_held(SET, applied(SET))) == 3
 

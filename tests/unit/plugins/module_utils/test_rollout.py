@@ -24,7 +24,9 @@ class FakeApi:
                              "selector": {"matchLabels": {"app": "etcd"}},
                              "updateStrategy": {"type": strategy, "rollingUpdate": {"partition": partition}}},
                     "status": {"observedGeneration": 2, "updateRevision": update}} if exists else None
-        self.pods = [pod(start + i, rev) for i, rev in enumerate(revisions) if rev]
+        # A revision ending in "!" is a pod that is not Ready.
+        self.pods = [pod(start + i, rev.rstrip("!"), ready=not rev.endswith("!"))
+                     for i, rev in enumerate(revisions) if rev]
         self.sent = []
 
     def list(self, path, query=(), timeout=30):
@@ -46,6 +48,8 @@ class FakeApi:
     (["etcd-new", "etcd-new", "etcd-new"], 3, [], True),            # nothing to replace, the partition to lower
     (["etcd-new", "etcd-new", "etcd-new"], 0, [], False),           # nothing at all
     (["etcd-old", None, "etcd-new"], 0, [0], True),                 # a missing pod is the controller's to make
+    (["etcd-old", "etcd-old", "etcd-new!"], 2, [2, 1, 0], True),    # stopped at 2: waited for again, not passed
+    (["etcd-new", "etcd-new!", "etcd-new"], 0, [1], False),         # a member not Ready: waited for, nothing written
 ])
 def test_check_mode_names_the_ordinals_highest_first_and_writes_nothing(revisions, partition, would, changed):
     api = FakeApi(revisions, partition=partition)
@@ -56,7 +60,8 @@ def test_check_mode_names_the_ordinals_highest_first_and_writes_nothing(revision
 
 
 def test_ordinals_start_where_the_set_says():
-    result = Rollout(FakeApi(["etcd-old", "etcd-new"], partition=7, start=5), "etcd", "db").run(check_mode=True)
+    # The partition counts from spec.ordinals.start: 1 holds ordinal 5 and releases ordinal 6.
+    result = Rollout(FakeApi(["etcd-old", "etcd-new"], partition=1, start=5), "etcd", "db").run(check_mode=True)
     assert [w["pod"] for w in result["would_roll"]] == ["etcd-5"]
 
 

@@ -309,6 +309,27 @@ def test_member_with_safe_to_bootstrap_gives_silent_peers_a_grace_then_bootstrap
     assert f"waiting up to 1s for the state of: {host(1)}" in result.stderr
 
 
+def test_a_claimant_seen_ahead_is_waited_for_even_once_it_stops_answering(make_pod):
+    # The rival stops answering on the recovery port when it starts its server, before its Galera port opens: this
+    # member must not take it for a member that is gone and bootstrap beside it, grace or not.
+    pod = make_pod("pxc-0").with_data(seqno=100, safe=1)
+    pod.set_state("cluster-initialized", "true")
+    pod.peer_state(1, seqno=10)
+    pod.peer_state(2, seqno=120, safe=1)
+    rival = pod.net / f"{host(2)}:4569"
+    remover = threading.Timer(0.3, rival.unlink)
+    remover.start()
+    result = pod.start(KUBESS_SAFE_GRACE="0", KUBESS_WAIT_TIMEOUT="2")
+    remover.join()
+    assert result.returncode == 1, result.stdout
+    assert f"{host(2)} claims safe_to_bootstrap too, with seqno 120" in result.stderr
+    assert f"{host(2)}, which claims safe_to_bootstrap too and is ahead, is starting: waiting to join it" in result.stderr
+    assert not rival.exists() and "this member bootstraps" not in result.stderr
+    # Its Galera port opens: this member joins it.
+    pod.galera_up(2)
+    assert started_with(pod.start(KUBESS_SAFE_GRACE="0"))[1] == host(2)
+
+
 @pytest.mark.parametrize("unreadable", ["datadir", "grastate.dat"])
 def test_a_member_that_cannot_read_its_volume_publishes_nothing_rather_than_an_empty_one(unreadable):
     # As the image's user (not root, who reads anything): a data directory it cannot read must not count as empty,
