@@ -102,7 +102,8 @@ e2e-down: venv collection-link
 	$(BIN)/ansible -i inventories/e2e/hosts.yml nfs_servers -m ansible.builtin.include_role \
 	  -a "name=kubess.stateful.nfs_server tasks_from=stop"
 
-unit: venv collection-link
+# The etcd TLS tests run the real etcd and etcdctl of the control plane's build.
+unit: venv collection-link cluster-build
 	cd $(COLL_LINK) && $(BIN)/python -m pytest -q tests/unit
 
 sanity: venv collection-link
