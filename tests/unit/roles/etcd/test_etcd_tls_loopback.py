@@ -54,7 +54,6 @@ ETCD = CACHE / "bin" / f"etcd-{_etcd_version()}" / "etcd"
 ETCDCTL = CACHE / "bin" / f"etcd-tools-{_etcd_version()}" / "etcdctl"
 
 
-
 @pytest.fixture(autouse=True)
 def etcd_binaries():
     """The etcd and etcdctl this suite runs: `make unit` builds them first (tools/localcluster/build.sh
