@@ -15,6 +15,8 @@ POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 REVISION_LABEL = "controller-revision-hash"
 
 # Container waiting reasons a pod does not recover from without a change by someone.
+# The scheduler's message for a claim it does not know (yet): persistentvolumeclaim "data-web-1" not found
+CLAIM_NOT_FOUND = re.compile(r'persistentvolumeclaim "([^"]+)" not found')
 FATAL_WAITING_REASONS = frozenset(
     [
         "ErrImagePull",
@@ -364,6 +366,11 @@ def stuck_reason(pod, pvcs=None, events=None):
         message = sched.get("message") or ""
         if "unbound immediate PersistentVolumeClaims" in message:
             # The scheduler waits for the claims: they decide (above), provisioning may still be under way.
+            return None
+        missing = set(CLAIM_NOT_FOUND.findall(message))
+        if missing and missing <= claims:
+            # The pod's own claim, which the StatefulSet controller makes just before the pod, not yet in the
+            # scheduler's cache: it schedules the pod again once it sees the claim.
             return None
         return ("Unschedulable", message or "the scheduler found no node for the pod")
     return None

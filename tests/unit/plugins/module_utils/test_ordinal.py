@@ -203,6 +203,7 @@ def test_label_selector_rejects_unknown_operator():
             ["'local-manual'", "no volume plugin matched name: kubernetes.io/no-provisioner"],
         ),
         ("unschedulable_unbound_pvc", ["lost"], [], "PersistentVolumeClaimLost", ["data-web-0 is Lost"]),
+        ("unschedulable_foreign_claim_not_found", [], [], "Unschedulable", ['"shared-cache" not found']),
     ],
 )
 def test_stuck_reason_stuck(pod_key, pvc_keys, event_keys, reason, message_parts):
@@ -231,6 +232,7 @@ def test_stuck_reason_stuck(pod_key, pvc_keys, event_keys, reason, message_parts
         ("unschedulable_unbound_pvc", ["pending_no_class"], ["failed_binding_old_claim"]),  # about an older claim
         ("unschedulable_unbound_pvc", ["bound"], ["failed_binding"]),  # bound since
         ("unschedulable_unbound_pvc", ["other_claim_pending"], ["failed_binding"]),  # not this pod's claim
+        ("unschedulable_claim_not_seen_yet", [], []),  # the scheduler has not seen the set's new claim yet
     ],
 )
 def test_stuck_reason_not_stuck(pod_key, pvc_keys, event_keys):
