@@ -14,9 +14,9 @@ import re
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 REVISION_LABEL = "controller-revision-hash"
 
-# Container waiting reasons a pod does not recover from without a change by someone.
 # The scheduler's message for a claim it does not know (yet): persistentvolumeclaim "data-web-1" not found
 CLAIM_NOT_FOUND = re.compile(r'persistentvolumeclaim "([^"]+)" not found')
+# Container waiting reasons a pod does not recover from without a change by someone.
 FATAL_WAITING_REASONS = frozenset(
     [
         "ErrImagePull",

@@ -148,6 +148,30 @@ class KubeApi:
             _reraise_classified(err)
         return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data) if data else {}
 
+    def exec_in_pod(self, namespace, pod, container, command, timeout=60):
+        """Run ``command`` (a list) in a container of a pod, through the pods/exec subresource: ``(exit code, stdout,
+        stderr)``. A command still running at ``timeout`` seconds is left and reported as a TransientApiError."""
+        from kubernetes.client import CoreV1Api  # pylint: disable=import-outside-toplevel
+        from kubernetes.stream import stream  # pylint: disable=import-outside-toplevel
+
+        with self._lock:
+            self.requests += 1
+        try:
+            resp = stream(CoreV1Api(self._client.client).connect_get_namespaced_pod_exec, pod, namespace,
+                          command=command, container=container, stdin=False, stdout=True, stderr=True, tty=False,
+                          _preload_content=False)
+            resp.run_forever(timeout=timeout)
+            if resp.is_open():
+                resp.close()
+                raise TransientApiError("{0} in pod {1}/{2} still ran after {3} s".format(command[0], namespace, pod, timeout))
+            out, errs = resp.read_channel(1), resp.read_channel(2)
+            code = resp.returncode
+        except TransientApiError:
+            raise
+        except Exception as err:  # pylint: disable=broad-except
+            _reraise_classified(err)
+        return code, out, errs
+
     def watch(self, path, query, resource_version, timeout_seconds, read_timeout):
         """Open a watch from ``resource_version``: the raw streaming response (see ``iter_watch_events``)."""
         query = list(query) + [

@@ -45,11 +45,17 @@ def expand(value: str, env: dict[str, str]) -> str:
     return EXPANSION.sub(lambda m: env.get(m.group(1), m.group(0)), value)
 
 
-def pod_env(container: dict, pod: str, namespace: str) -> dict[str, str]:
+def pod_env(container: dict, pod: str, namespace: str, configmaps: dict[str, dict]) -> dict[str, str]:
     env: dict[str, str] = {}
     for item in container.get("env", []):
         if "value" in item:
             env[item["name"]] = expand(item["value"], env)
+            continue
+        ref = (item.get("valueFrom") or {}).get("configMapKeyRef")
+        if ref:
+            if ref["key"] not in configmaps.get(ref["name"], {}):
+                raise SystemExit(f"{item['name']}: ConfigMap {ref['name']} has no key {ref['key']} (given: {configmaps})")
+            env[item["name"]] = configmaps[ref["name"]][ref["key"]]
             continue
         field = ((item.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
         if field == "metadata.name":
@@ -121,6 +127,10 @@ def main(argv: list[str]) -> int:
     sts_file, etcd, workdir = argv[1], argv[2], argv[3]
     first_octet = int(argv[4]) if len(argv) > 4 else 11
     tls_secret_file = argv[5] if len(argv) > 5 else ""
+    configmaps: dict[str, dict] = {}
+    if len(argv) > 6:  # the ConfigMaps the environment reads from, as a JSON list
+        with open(argv[6], encoding="utf-8") as fh:
+            configmaps = {cm["metadata"]["name"]: cm.get("data") or {} for cm in json.load(fh)}
     with open(sts_file, encoding="utf-8") as fh:
         sts = json.load(fh)
     meta, spec = sts["metadata"], sts["spec"]
@@ -162,7 +172,7 @@ def main(argv: list[str]) -> int:
     hosts_lines = []
     for ordinal in range(replicas):
         pod = f"{name}-{ordinal}"
-        env = pod_env(container, pod, namespace)
+        env = pod_env(container, pod, namespace, configmaps)
         address = f"127.0.0.{first_octet + ordinal}"
         for key in ("ETCD_LISTEN_PEER_URLS", "ETCD_LISTEN_CLIENT_URLS", "ETCD_LISTEN_METRICS_URLS"):
             env[key] = env[key].replace("0.0.0.0", address)

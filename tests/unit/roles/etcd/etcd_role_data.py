@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 from ansible.plugins.filter.core import FilterModule as CoreFilters
-from jinja2 import StrictUndefined
+from jinja2 import Environment, StrictUndefined
 from jinja2.nativetypes import NativeEnvironment
 
 ROLE = Path(__file__).resolve().parents[4] / "roles" / "etcd"
@@ -19,6 +19,9 @@ EXPANSION = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 _NATIVE = NativeEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
 _NATIVE.filters.update(CoreFilters().filters())
+# Templates (text, as Ansible's template lookup renders them).
+_NATIVE_TEXT = Environment(undefined=StrictUndefined, keep_trailing_newline=True)
+_NATIVE_TEXT.filters.update(CoreFilters().filters())
 
 
 def raw() -> dict:
@@ -59,15 +62,29 @@ def role_vars(**overrides) -> dict:
     return data
 
 
-def pod_env(entries: list[dict], pod: str) -> dict[str, str]:
-    """What a container of pod ``pod`` sees: the downward API's pod name, then Kubernetes' $(VAR) expansion of the
-    entries defined before (an unknown reference stays as it is)."""
+def members_configmap(data: dict, ordinals: list[int] | None = None, state: str = "new") -> dict:
+    """The members' ConfigMap as the role's template renders it: the initial cluster of ``ordinals`` (every member
+    by default) and the initial cluster state."""
+    if ordinals is None:
+        ordinals = list(range(int(data["etcd_replicas"])))
+    text = (ROLE / "templates" / "members-configmap.yaml.j2").read_text(encoding="utf-8")
+    context = {**data, "etcd__cm_ordinals": ordinals, "etcd__cm_state": state}
+    return yaml.safe_load(_NATIVE_TEXT.from_string(text).render(context))
+
+
+def pod_env(entries: list[dict], pod: str, configmaps: dict[str, dict] | None = None) -> dict[str, str]:
+    """What a container of pod ``pod`` sees: the downward API's pod name, the keys of ``configmaps`` (name -> data)
+    it refers to, then Kubernetes' $(VAR) expansion of the entries defined before (an unknown reference stays as it
+    is)."""
     env: dict[str, str] = {}
     for item in entries:
+        ref = item.get("valueFrom", {}).get("configMapKeyRef")
         if "value" in item:
             env[item["name"]] = EXPANSION.sub(lambda m: env.get(m.group(1), m.group(0)), str(item["value"]))
         elif item.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name":
             env[item["name"]] = pod
+        elif ref and ref["key"] in (configmaps or {}).get(ref["name"], {}):
+            env[item["name"]] = configmaps[ref["name"]][ref["key"]]
         else:
-            raise AssertionError(f"unsupported env entry {item}")
+            raise AssertionError(f"unsupported env entry {item}, or a ConfigMap key not given ({configmaps})")
     return env

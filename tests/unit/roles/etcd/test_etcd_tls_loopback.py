@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from etcd_role_data import ROLE, pod_env, role_vars
+from etcd_role_data import ROLE, members_configmap, pod_env, role_vars
 
 NS = "db"
 DEADLINE_S = 60.0
@@ -148,6 +148,8 @@ class Cluster:
         self.data = data
         self.pods = [f"{data['etcd_name']}-{n}" for n in range(int(data["etcd_replicas"]))]
         self.entries = data["etcd__container_env"]
+        members = members_configmap(data)
+        self.configmaps = {members["metadata"]["name"]: members["data"]}
         self.files = write_certificates(data["etcd__tls_certs"], tmp / "tls")
         ports = free_ports(3 * len(self.pods))
         self.ports = {pod: {"client": ports[3 * n], "peer": ports[3 * n + 1], "metrics": ports[3 * n + 2]}
@@ -157,7 +159,7 @@ class Cluster:
 
     def _local_env(self, pod: str) -> dict[str, str]:
         """The pod's environment, moved onto loopback: names and ports, the Secret's and the volume's paths."""
-        data, env = self.data, pod_env(self.entries, pod)
+        data, env = self.data, pod_env(self.entries, pod, self.configmaps)
         domain = data["etcd__member_domain"]
         role_ports = {"client": int(data["etcd_client_port"]), "peer": int(data["etcd_peer_port"]),
                       "metrics": int(data["etcd_metrics_port"])}
@@ -231,7 +233,8 @@ def client_endpoints(cluster: Cluster) -> list[str]:
 
 def test_the_pods_environment_is_tls_with_each_members_own_certificate():
     data = role_vars(etcd_namespace=NS)
-    env = pod_env(data["etcd__container_env"], "etcd-1")
+    members = members_configmap(data)
+    env = pod_env(data["etcd__container_env"], "etcd-1", {members["metadata"]["name"]: members["data"]})
     assert env["ETCD_CERT_FILE"] == env["ETCD_PEER_CERT_FILE"] == env["ETCDCTL_CERT"] == "/etc/etcd/tls/etcd-1.crt"
     assert env["ETCD_KEY_FILE"] == env["ETCD_PEER_KEY_FILE"] == env["ETCDCTL_KEY"] == "/etc/etcd/tls/etcd-1.key"
     assert env["ETCD_CLIENT_CERT_AUTH"] == env["ETCD_PEER_CLIENT_CERT_AUTH"] == "true"
@@ -242,7 +245,9 @@ def test_the_pods_environment_is_tls_with_each_members_own_certificate():
     assert {"etcd-1.etcd.db.svc.cluster.local", "etcd-client.db.svc.cluster.local", "localhost"} <= set(member["dns"])
     assert member["ips"] == ["127.0.0.1"] and member["usages"] == ["serverAuth", "clientAuth"]
     # TLS off: plain HTTP, no TLS variable.
-    plain = pod_env(role_vars(etcd_namespace=NS, etcd_tls=False)["etcd__container_env"], "etcd-1")
+    plain_data = role_vars(etcd_namespace=NS, etcd_tls=False)
+    plain_cm = members_configmap(plain_data)
+    plain = pod_env(plain_data["etcd__container_env"], "etcd-1", {plain_cm["metadata"]["name"]: plain_cm["data"]})
     assert plain["ETCD_ADVERTISE_CLIENT_URLS"].startswith("http://") and "ETCD_CERT_FILE" not in plain
 
 
