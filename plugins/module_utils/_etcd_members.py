@@ -216,8 +216,7 @@ class EtcdMembers:
                     up.add(ordinal)
         return up
 
-    def _gate(self, action, ordinal, members):
-        healthy = self.healthy(members)
+    def _refuse_if_at_risk(self, action, ordinal, members, healthy):
         problem = quorum_problem(action, ordinal, members, healthy)
         if problem:
             why, down = problem
@@ -226,16 +225,36 @@ class EtcdMembers:
                 "them with etcdctl) first.".format(
                     self.ref(), why, ", ".join("{0}-{1}".format(self.name, o) for o in down) or "none"),
                 reason="QuorumAtRisk", ordinal=ordinal, healthy=sorted(healthy))
+
+    def _gate(self, action, ordinal, members):
+        healthy = self.healthy(members)
+        self._refuse_if_at_risk(action, ordinal, members, healthy)
         return healthy
 
+    def _check_steps(self, steps, members, healthy):
+        """Refuse the plan when one of its steps would put the quorum at risk, taking the steps in order on a copy
+        of the membership; a member added or promoted counts as healthy after its step (each step waits for it)."""
+        now = [dict(m) for m in members]
+        up = set(healthy)
+        for step in steps:
+            action, ordinal = step["action"], step["ordinal"]
+            if action == "scale":
+                continue
+            self._refuse_if_at_risk(action, ordinal, now, up)
+            now = [m for m in now if m["ordinal"] != ordinal]
+            if action != "remove":
+                now.append(dict(ordinal=ordinal, learner=False))
+                up.add(ordinal)
+
     def plan(self, desired, claim_template):
-        """Membership, health and the steps to ``desired`` members; a step that would add a member over a claim that
-        another member left behind is refused."""
+        """Membership, health and the steps to ``desired`` members; a step that would put the quorum at risk, or add a
+        member over a claim that another member left behind, is refused."""
         sts = self.read_set()
         replicas = int((sts.get("spec") or {}).get("replicas") or 0)
         members = self.members()
         healthy = self.healthy(members)
         steps = plan(members, replicas, desired)
+        self._check_steps(steps, members, healthy)
         claims = self.claims()
         for step in steps:
             claim = "{0}-{1}-{2}".format(claim_template, self.name, step["ordinal"])

@@ -2,6 +2,7 @@
 from the state a run stopped between `member add` and the scale (or between `member remove` and the scale) leaves,
 the running members never restarted, the data kept; then growing over a claim a removed member left is refused
 before anything is written. The last run puts the site's own size back, so that the site's rerun changes nothing.
+Last, with one member's etcd frozen, a size change that would lose quorum is refused before anything is written.
 
 A run cannot be killed exactly between two of its API calls from outside, so the stopped run's state is made by
 hand with the same etcdctl call the role makes (the ConfigMap written before it only makes the next run read the
@@ -10,10 +11,17 @@ membership, which a size change does anyway)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sys
+import time
 import uuid
 
-from conftest import run_site
+from conftest import REPO, run_site
 from test_etcd import endpoint
+
+sys.path.insert(0, str(REPO / "molecule" / "shared"))
+from audit_writes import writes  # noqa: E402 pylint: disable=wrong-import-position
 
 
 def members(stack) -> list[dict]:
@@ -103,3 +111,49 @@ def test_etcd_grows_to_five_and_back_to_three_resuming_stopped_runs(stack, tmp_p
     assert "keep etcd_replicas at 3" in text, again.tail()
     assert stack.get("statefulset", "etcd")["metadata"]["resourceVersion"] == before
     assert voters_and_learners(stack) == (three, [])
+
+
+def etcd_pid(stack, pod: str) -> int:
+    """The host PID of the etcd process in ``pod`` (the node's containers are processes of this machine)."""
+    ids = stack.node.crictl("ps", "-q", "--name", "^etcd$", "--label", f"io.kubernetes.pod.name={pod}",
+                            "--label", f"io.kubernetes.pod.namespace={stack.namespace}").split()
+    assert len(ids) == 1, ids
+    return int(json.loads(stack.node.crictl("inspect", ids[0]))["info"]["pid"])
+
+
+def restarts(stack, pod: str) -> int:
+    return sum(s["restartCount"] for s in stack.get("pod", pod)["status"]["containerStatuses"])
+
+
+def test_a_size_change_that_would_lose_quorum_is_refused_before_any_write(stack):
+    """etcd-1's etcd is frozen (SIGSTOP from the host: its process and its pod stay, it answers nothing). Going to 2
+    members would remove etcd-2 and leave etcd-0 the only healthy one of two voting members: the site run is refused
+    in its preflight, naming etcd-1, with no write to the API and the membership unchanged."""
+    env = dict(stack.node.cluster.env, ANSIBLE_FORCE_COLOR="0", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    three = [f"etcd-{n}" for n in range(3)]
+    assert voters_and_learners(stack) == (three, []) and healthy(stack, three) == three
+    before = stack.get("statefulset", "etcd")["metadata"]["resourceVersion"]
+    pid, restarted = etcd_pid(stack, "etcd-1"), restarts(stack, "etcd-1")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        # Not Ready: etcdctl then runs in another member; unhealthy to `endpoint health`.
+        stack.wait_for(lambda: not stack.ready("etcd-1"), timeout=120, what="etcd-1 not Ready")
+        assert healthy(stack, three) == ["etcd-0", "etcd-2"]
+        since = time.time()
+        refused = run_site(env, "members-quorum", "-e", json.dumps({"etcd_replicas": 2, "etcd_allow_unsafe_size": True}))
+        with open(stack.node.cluster.audit_log, encoding="utf-8") as log:
+            # Reading the membership execs etcdctl in a member's pod (a create of pods/exec); nothing else is sent.
+            api_writes = [w for w in writes(log, since) if not w["uri"].split("?")[0].endswith("/exec")]
+        # The liveness probe did not restart the frozen member during the run: it was down throughout.
+        assert restarts(stack, "etcd-1") == restarted
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    text = refused.log.read_text(errors="replace")
+    assert refused.returncode != 0, refused.tail()
+    assert "removing voting member 2 would leave 2 voting members of which 1 are healthy" in text, refused.tail()
+    assert "Unhealthy voting members: etcd-1;" in text and "Nothing was changed" in text, refused.tail()
+    assert api_writes == [], api_writes
+    assert stack.get("statefulset", "etcd")["metadata"]["resourceVersion"] == before
+    assert voters_and_learners(stack) == (three, [])
+    stack.wait_for(lambda: stack.ready("etcd-1"), timeout=180, what="etcd-1 Ready again")
+    assert healthy(stack, three) == three

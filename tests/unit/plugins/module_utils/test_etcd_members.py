@@ -262,3 +262,30 @@ def test_a_member_not_of_the_set_stops_the_plan():
     with pytest.raises(StatefulSetWaitError) as err:
         etcd_members(api).plan(3, "data")
     assert err.value.result["reason"] == "ForeignMember"
+
+
+def test_the_plan_refuses_a_later_step_that_would_lose_quorum_before_the_first_write():
+    # 5 -> 3 with etcd-1 and etcd-2 down: removing etcd-4 leaves 4 voters, 2 healthy (< 3), refused at the plan,
+    # before the role writes the ConfigMap of the first step.
+    api = EtcdApi([0, 1, 2, 3, 4], 5, down=[1, 2])
+    with pytest.raises(StatefulSetWaitError) as err:
+        etcd_members(api).plan(3, "data")
+    assert err.value.result["reason"] == "QuorumAtRisk" and err.value.result["ordinal"] == 4
+    assert "Unhealthy voting members: etcd-1, etcd-2" in err.value.msg and writes(api) == []
+    # The first step is safe, the second is not: 3 -> 1 with etcd-1 down, removing etcd-2 leaves 2 voters, 1 healthy.
+    api = EtcdApi([0, 1, 2], 3, down=[1])
+    with pytest.raises(StatefulSetWaitError) as err:
+        etcd_members(api).plan(1, "data")
+    assert err.value.result["ordinal"] == 2 and "removing voting member 2" in err.value.msg
+
+
+def test_the_plan_counts_each_member_it_adds_as_healthy_for_the_next_step():
+    # 3 -> 5 with etcd-2 down: adding etcd-3 needs 3 of 4 (2 up + the new one); adding etcd-4 then needs 3 of 5,
+    # with etcd-3 counted healthy after its step.
+    api = EtcdApi([0, 1, 2], 3, down=[2])
+    assert [s["action"] for s in etcd_members(api).plan(5, "data")["steps"]] == ["add", "add"]
+    # With two of three down, the first add is refused.
+    api = EtcdApi([0, 1, 2], 3, down=[1, 2])
+    with pytest.raises(StatefulSetWaitError) as err:
+        etcd_members(api).plan(5, "data")
+    assert err.value.result["reason"] == "QuorumAtRisk" and err.value.result["ordinal"] == 3
