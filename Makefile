@@ -28,7 +28,7 @@ export ANSIBLE_CONFIG := $(REPO)/ansible.cfg
 
 .PHONY: help setup venv collection-link apt-deps cluster-build cluster-up cluster-down cluster-status \
 	node-build node-up node-down node-status node-tests e2e e2e-down \
-	demo demo-down test unit sanity lint integration molecule bench build docs clean
+	demo demo-deps demo-down test unit sanity lint integration molecule bench build docs clean
 
 help:
 	@echo "make demo | demo-down | test | cluster-up | cluster-down | cluster-status | node-up | node-down | node-status | bench | build | unit | sanity | lint | integration | node-tests"
@@ -92,7 +92,7 @@ node-tests: node-build
 
 # The whole stack in real containers on the real node (tests/e2e): the site playbook with inventories/e2e, then checks
 # from inside the pods and through the Services, faults, and a second run. The stack stays up; e2e-down stops it all.
-e2e: node-up
+e2e: node-up demo-deps
 	cd $(COLL_LINK) && $(BIN)/python -m pytest -q tests/node
 	cd $(COLL_LINK) && $(BIN)/python -m pytest -q tests/e2e $(PYTEST_ARGS)
 
@@ -126,9 +126,17 @@ test: setup
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory integration
 
-demo: setup cluster-up
+# The demo's report (kubess.stateful.stack_info) and its picture (Graphviz) go to the cache, outside the checkout.
+DEMO_OUT := $(KUBESS_CACHE_DIR)/demo
+demo-deps:
+	@dpkg -s graphviz >/dev/null 2>&1 || { echo "[setup] apt-get install graphviz"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz >/dev/null; }
+
+demo: setup demo-deps cluster-up
 	$(BIN)/ansible-playbook -i inventories/local/hosts.yml playbooks/site.yml
-	$(BIN)/python tools/demo_summary.py --namespace kubess
+	@mkdir -p $(DEMO_OUT)
+	$(BIN)/ansible-playbook -i inventories/local/hosts.yml playbooks/stack_info.yml -e kubess_stack_info_file=$(DEMO_OUT)/stack.json
+	$(BIN)/python tools/demo_summary.py $(DEMO_OUT)/stack.json --dot $(DEMO_OUT)/stack.dot --svg $(DEMO_OUT)/stack.svg
 
 # Stops what the demo started, by PID: the NFS server (ganesha) and the local cluster. Data directories stay.
 demo-down: venv collection-link

@@ -1,130 +1,151 @@
-"""A summary of the deployed stack that a person can read at a glance.
+"""A summary of the deployed stack that a person can read at a glance, and a picture of it.
 
-    python tools/demo_summary.py [--namespace kubess]
+    python tools/demo_summary.py REPORT.json [--dot stack.dot] [--svg stack.svg]
 
-For each StatefulSet: its ordinals and when each became Ready (and seconds after ordinal 0 did);
-each PVC -> PV -> NFS server:path; the HorizontalPodAutoscalers' current and desired replicas.
-Reads the cluster named by KUBECONFIG; changes nothing.
+REPORT.json is what kubess.stateful.stack_info returned (playbooks/stack_info.yml with kubess_stack_info_file). Prints,
+for each StatefulSet, its ordinals and when each became Ready (and seconds after ordinal 0 did), each claim -> volume
+-> NFS server:path, the Deployments and the autoscalers' current and desired replicas, and the members' own view
+when the report has it. --dot writes the picture as Graphviz (nodes, pods by ordinal, claims, volumes, NFS paths);
+--svg renders it with Graphviz's `dot`.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
+import json
+import shutil
+import subprocess
 import sys
-import time
 from datetime import datetime
 
-from kubernetes import client, config
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
-def _ts(value) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+def text(report: dict) -> list[str]:
+    lines = ["-- StatefulSets (ordinals, when each became Ready, revision)"]
+    for sts in report["statefulsets"]:
+        lines.append(f"{sts['name']} ({sts['kind']}): {sts['ready_replicas']}/{sts['replicas']} Ready, "
+                     f"{sts['pod_management_policy']}, revision {sts['update_revision']}")
+        first = _when(sts["ordinals"][0]["ready_since"]) if sts["ordinals"] else None
+        for entry in sts["ordinals"]:
+            name = f"{sts['name']}-{entry['ordinal']}"
+            if entry["pod"] is None:
+                state = "no pod" + ("" if entry["in_set"] else " (above the set: claim kept)")
+            elif entry["ready"]:
+                when = _when(entry["ready_since"])
+                after = f"+{(when - first).total_seconds():.0f}s" if first and when else ""
+                state = f"Ready at {when:%H:%M:%S} {after:>6}  on {entry['node']}"
+            else:
+                state = f"NOT Ready ({entry['waiting'] or entry['phase']}) on {entry['node'] or '-'}"
+            stale = "" if entry["updated"] or entry["pod"] is None else "  (old revision)"
+            lines.append(f"  {name:<12} {state}{stale}")
+        for member in (sts.get("etcd") or {}).get("members") or []:
+            flags = [f for f, on in (("leader", member["leader"]), ("learner", member["learner"]),
+                                     ("healthy", member["healthy"])) if on]
+            lines.append(f"  etcd member {member['name']} {member['id']}: {', '.join(flags) or 'unhealthy'}")
+        if (sts.get("etcd") or {}).get("error"):
+            lines.append(f"  etcd members not read: {sts['etcd']['error']}")
+        for member in (sts.get("galera") or {}).get("members") or []:
+            where = f"uuid {member['uuid']} seqno {member['seqno']}" if member["uuid"] else member["error"] or "-"
+            lines.append(f"  galera member {member['name']}: {member['state'] or 'unknown'}; {where}")
+    for dep in report["deployments"]:
+        lines.append(f"{dep['name']} (Deployment): {dep['ready_replicas']}/{dep['replicas']} Ready")
+    lines.append("")
+    lines.append("-- Volumes (claim -> volume -> NFS)")
+    for sts in report["statefulsets"]:
+        for entry in sts["ordinals"]:
+            for claim in entry["claims"]:
+                lines.append(f"  {claim['name']:<24} {claim['phase'] or 'no claim':<8} -> {claim['volume'] or '-':<32} "
+                             f"-> {claim['nfs'] or '-'}")
+    lines.append("")
+    lines.append("-- Autoscaling")
+    for hpa in report["autoscalers"]:
+        cpu = hpa["cpu_utilization"]
+        current = "-" if cpu["current"] is None else f"{cpu['current']}%"
+        target = "-" if cpu["target"] is None else f"{cpu['target']}%"
+        lines.append(f"  {hpa['name']} ({hpa['target']}): current {hpa['current_replicas']} / desired "
+                     f"{hpa['desired_replicas']} replicas (min {hpa['min_replicas']}, max {hpa['max_replicas']}; "
+                     f"CPU {current} of target {target})")
+    if not report["autoscalers"]:
+        lines.append("  (no HorizontalPodAutoscaler)")
+    return lines
 
 
-def _ready_time(pod) -> datetime | None:
-    for cond in pod.status.conditions or []:
-        if cond.type == "Ready" and cond.status == "True":
-            return _ts(cond.last_transition_time)
-    return None
+def _q(value: str) -> str:
+    """A Graphviz string: quotes escaped; a literal backslash-n in labels is Graphviz's line break."""
+    return '"' + str(value).replace('"', '\\"') + '"'
 
 
-def statefulsets(apps, core, ns: str) -> list[str]:
-    lines = []
-    for sts in sorted(apps.list_namespaced_stateful_set(ns).items, key=lambda s: s.metadata.creation_timestamp):
-        name = sts.metadata.name
-        want = sts.spec.replicas or 0
-        ready = sts.status.ready_replicas or 0
-        lines.append(f"{name}: {ready}/{want} Ready  (podManagementPolicy {sts.spec.pod_management_policy})")
-        pods = {}
-        for pod in core.list_namespaced_pod(ns).items:
-            m = re.fullmatch(rf"{re.escape(name)}-(\d+)", pod.metadata.name)
-            if m and any(ref.kind == "StatefulSet" and ref.name == name for ref in pod.metadata.owner_references or []):
-                pods[int(m.group(1))] = pod
-        first = _ready_time(pods[0]) if 0 in pods else None
-        for ordinal in range(want):
-            pod = pods.get(ordinal)
-            if pod is None:
-                lines.append(f"  {name}-{ordinal}  not created")
-                continue
-            when = _ready_time(pod)
-            if when is None:
-                lines.append(f"  {name}-{ordinal}  NOT Ready ({pod.status.phase}) on {pod.spec.node_name or '-'}")
-                continue
-            after = f"+{(when - first).total_seconds():.0f}s" if first else ""
-            lines.append(f"  {name}-{ordinal}  Ready at {when:%H:%M:%S} {after:>6}  on {pod.spec.node_name}")
-    return lines or ["(no StatefulSet)"]
-
-
-def volumes(core, ns: str) -> list[str]:
-    pvs = {pv.metadata.name: pv for pv in core.list_persistent_volume().items}
-    lines = []
-    for pvc in sorted(core.list_namespaced_persistent_volume_claim(ns).items, key=lambda p: p.metadata.name):
-        pv = pvs.get(pvc.spec.volume_name or "")
-        where = "-"
-        if pv is not None and pv.spec.nfs is not None:
-            where = f"nfs://{pv.spec.nfs.server}{pv.spec.nfs.path}"
-        elif pv is not None:
-            where = "(not NFS)"
-        modes = ",".join(pvc.spec.access_modes or [])
-        lines.append(f"  {pvc.metadata.name:<24} {pvc.status.phase:<8} -> {pvc.spec.volume_name or '-':<32} -> {where}  [{modes}]")
-    return lines or ["  (no PVC)"]
-
-
-def _reads_metrics(hpa) -> bool:
-    """The autoscaler has a current value for some resource metric (a new one has none for a minute or so)."""
-    return any(m.resource is not None and m.resource.current is not None for m in hpa.status.current_metrics or [])
-
-
-def autoscalers(ns: str) -> list[str]:
-    hpa_api = client.AutoscalingV2Api()
-    lines = []
-    for hpa in hpa_api.list_namespaced_horizontal_pod_autoscaler(ns).items:
-        cpu = "-"
-        for metric in hpa.status.current_metrics or []:
-            if metric.type == "Resource" and metric.resource and metric.resource.name == "cpu":
-                cpu = f"{metric.resource.current.average_utilization}%"
-        target = "-"
-        for metric in hpa.spec.metrics or []:
-            if metric.type == "Resource" and metric.resource.name == "cpu":
-                target = f"{metric.resource.target.average_utilization}%"
-        lines.append(
-            f"  {hpa.metadata.name}: current {hpa.status.current_replicas} / desired {hpa.status.desired_replicas} replicas"
-            f"  (min {hpa.spec.min_replicas}, max {hpa.spec.max_replicas}; CPU {cpu} of target {target})"
-        )
-    return lines or ["  (no HorizontalPodAutoscaler)"]
+def dot(report: dict) -> str:
+    """The stack as a Graphviz graph: one box per node holding its pods, each pod -> its claims -> NFS paths."""
+    out = ["digraph kubess {", "  rankdir=LR; fontname=Helvetica; node [fontname=Helvetica fontsize=10];",
+           "  edge [color=gray40];"]
+    by_node: dict[str, list[str]] = {}
+    servers: dict[str, list[tuple[str, str]]] = {}
+    for sts in report["statefulsets"]:
+        for entry in sts["ordinals"]:
+            pod_id = f"pod:{sts['name']}-{entry['ordinal']}"
+            if entry["pod"] is not None:
+                colour = "palegreen" if entry["ready"] else "lightsalmon"
+                label = f"{sts['name']}-{entry['ordinal']}\\n{sts['kind']}" + ("" if entry["ready"] else "\\nnot Ready")
+                by_node.setdefault(entry["node"] or "(not scheduled)", []).append(
+                    f"    {_q(pod_id)} [label={_q(label)} shape=box style=\"rounded,filled\" fillcolor={colour}];")
+            for claim in entry["claims"]:
+                claim_id = f"pvc:{claim['name']}"
+                fill = "lightblue" if claim["phase"] == "Bound" else "lightgray"
+                label = claim["name"] + "\\n" + (claim["volume"] or "unbound")
+                out.append(f"  {_q(claim_id)} [label={_q(label)} shape=cylinder style=filled fillcolor={fill}];")
+                if entry["pod"] is not None:
+                    out.append(f"  {_q(pod_id)} -> {_q(claim_id)};")
+                if claim["nfs"]:
+                    server, path = claim["nfs"].split(":", 1)
+                    servers.setdefault(server, []).append((claim_id, path))
+    for index, (node, pods) in enumerate(sorted(by_node.items())):
+        out.append(f"  subgraph cluster_node_{index} {{ label={_q('node ' + node)}; style=rounded; color=gray50;")
+        out.extend(pods)
+        out.append("  }")
+    for index, (server, paths) in enumerate(sorted(servers.items())):
+        out.append(f"  subgraph cluster_nfs_{index} {{ label={_q('NFS server ' + server)}; style=dashed;")
+        for claim_id, path in paths:
+            out.append(f"    {_q('nfs:' + server + path)} [label={_q(path)} shape=folder];")
+        out.append("  }")
+        for claim_id, path in paths:
+            out.append(f"  {_q(claim_id)} -> {_q('nfs:' + server + path)};")
+    for dep in report["deployments"]:
+        label = f"{dep['name']} Deployment\\n{dep['ready_replicas']}/{dep['replicas']} Ready"
+        out.append(f"  {_q('Deployment/' + dep['name'])} [label={_q(label)} shape=box3d];")
+    for hpa in report["autoscalers"]:
+        label = (f"{hpa['name']} autoscaler\\nreplicas {hpa['current_replicas']} -> {hpa['desired_replicas']} "
+                 f"({hpa['min_replicas']}..{hpa['max_replicas']})\\nCPU {hpa['cpu_utilization']['current']}% "
+                 f"of {hpa['cpu_utilization']['target']}%")
+        out.append(f"  {_q('hpa:' + hpa['name'])} [label={_q(label)} shape=note];")
+        out.append(f"  {_q('hpa:' + hpa['name'])} -> {_q(hpa['target'])} [style=dashed label=scales];")
+    out.append("}")
+    return "\n".join(out) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--namespace", "-n", default="kubess")
-    parser.add_argument("--hpa-wait", type=float, default=90,
-                        help="seconds to wait for the autoscalers' first metrics (a new HPA has none for a minute)")
+    parser.add_argument("report", help="the JSON written by playbooks/stack_info.yml")
+    parser.add_argument("--dot", help="write the picture as Graphviz here")
+    parser.add_argument("--svg", help="render the picture to this SVG file with Graphviz's dot")
     args = parser.parse_args()
-    config.load_kube_config()
-    core, apps = client.CoreV1Api(), client.AppsV1Api()
-    ns = args.namespace
-    deadline = time.monotonic() + args.hpa_wait
-    hpas = client.AutoscalingV2Api().list_namespaced_horizontal_pod_autoscaler(ns).items
-    while hpas and time.monotonic() < deadline and not all(_reads_metrics(h) for h in hpas):
-        time.sleep(3)  # polling the HPA status until its first metrics, bounded by --hpa-wait
-        hpas = client.AutoscalingV2Api().list_namespaced_horizontal_pod_autoscaler(ns).items
-    print(f"== kubess.stateful in namespace {ns}")
-    print("\n-- StatefulSets (ordinals, when each became Ready)")
-    for line in statefulsets(apps, core, ns):
-        print(line)
-    for dep in apps.list_namespaced_deployment(ns).items:
-        print(f"{dep.metadata.name} (Deployment): {dep.status.ready_replicas or 0}/{dep.spec.replicas} Ready")
-    print("\n-- Volumes (PVC -> PV -> NFS)")
-    for line in volumes(core, ns):
-        print(line)
-    print("\n-- Autoscaling")
-    for line in autoscalers(ns):
-        print(line)
+    with open(args.report, encoding="utf-8") as fh:
+        report = json.load(fh)
+    print("\n".join(text(report)))
+    graph = dot(report)
+    if args.dot:
+        with open(args.dot, "w", encoding="utf-8") as fh:
+            fh.write(graph)
+    if args.svg:
+        tool = shutil.which("dot")
+        if tool is None:
+            print("Graphviz's dot is not installed: no picture", file=sys.stderr)
+            return 1
+        subprocess.run([tool, "-Tsvg", "-o", args.svg], input=graph, text=True, check=True)
+        print(f"\nPicture: {args.svg}")
     return 0
 
 

@@ -7,32 +7,8 @@ in galera_recovery.yml beside this file."""
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-
-_FIELDS = ("ordinal", "empty", "uuid", "seqno", "safe_to_bootstrap")
-
-
-def _int(value, default=None):
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return default
-
-
-def _published(text):
-    """The phase file's word and the state line (``ordinal=0 empty=0 uuid=... seqno=12 safe_to_bootstrap=0``)."""
-    phase, state = "", None
-    for line in (text or "").splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        if "=" not in line:
-            phase = line
-            continue
-        pairs = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
-        if all(key in pairs for key in _FIELDS) and _int(pairs["seqno"]) is not None:
-            state = {"empty": pairs["empty"] == "1", "uuid": pairs["uuid"], "seqno": _int(pairs["seqno"]),
-                     "safe_to_bootstrap": pairs["safe_to_bootstrap"] == "1"}
-    return phase, state
+from ansible_collections.kubess.stateful.plugins.module_utils._galera_state import parse_published as _published
+from ansible_collections.kubess.stateful.plugins.module_utils._galera_state import to_int as _int
 
 
 def _container_state(pod):

@@ -1,0 +1,262 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kubess.stateful maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: stack_info
+short_description: Report the state of the stack's StatefulSets, ordinal by ordinal, down to the NFS paths
+version_added: 0.2.0
+author:
+  - kubess.stateful maintainers (@kubess)
+description:
+  - Reads, in one namespace, the StatefulSets the collection's roles made (or those named in O(names)) and returns,
+    for each ordinal, its pod, node, whether it is Ready and since when, its revision and whether it is the set's
+    update revision, its restarts, and each of its claims with the PersistentVolume bound to it and that volume's NFS
+    server and path. Ordinals above the set's size that still have a claim (a member removed, its data kept) are
+    listed too, with O(ignore:in_set=false).
+  - Also returns the Deployments and the autoscaling/v2 HorizontalPodAutoscalers of the roles, with each autoscaler's
+    current and desired replicas and CPU utilisation.
+  - With O(members=true), asks the members themselves, through C(pods/exec). etcd returns the member list (name, id,
+    learner, healthy, leader), with C(etcdctl) run in a Ready member's container. Galera returns each member's state
+    (V(Synced) when its pod is Ready, else the phase the member published) and its position (uuid, seqno,
+    safe_to_bootstrap), as its entrypoint published them in C(/run/kubess).
+  - Reads only; the result is the same in check mode.
+options:
+  namespace:
+    description: Namespace of the stack.
+    type: str
+    required: true
+  names:
+    description:
+      - Names of the StatefulSets to report. Empty reports every StatefulSet labelled
+        C(app.kubernetes.io/managed-by=kubess.stateful).
+    type: list
+    elements: str
+    default: []
+  members:
+    description: Also read each etcd and Galera member's own view (needs C(create) on C(pods/exec)).
+    type: bool
+    default: false
+  metrics_timeout:
+    description:
+      - How long, in seconds, to wait for each autoscaler's first CPU reading (a new HorizontalPodAutoscaler has none
+        for about a minute), watching it. V(0) does not wait. An autoscaler still without one is reported with a
+        null C(cpu_utilization.current), and the module does not fail.
+    type: int
+    default: 0
+  timeout:
+    description: How long, in seconds, the module may take (reads are retried while the API cannot be reached).
+    type: int
+    default: 60
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+requirements:
+  - python >= 3.8
+  - kubernetes >= 24.2.0
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: It never changes anything, so check mode returns the same result.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+notes:
+  - The credentials need C(list) on C(statefulsets) and C(deployments) (apps), C(pods), C(persistentvolumeclaims) and
+    C(horizontalpodautoscalers) (autoscaling) in the namespace, and C(list) on C(persistentvolumes) (cluster scope).
+  - An etcd or Galera member that cannot be asked is reported with an C(error), and does not fail the module.
+seealso:
+  - module: kubess.stateful.statefulset_wait
+  - module: kubess.stateful.etcd_member
+"""
+
+EXAMPLES = r"""
+- name: Read the stack
+  kubess.stateful.stack_info:
+    namespace: kubess
+    members: true
+  register: stack
+
+- name: Show where each etcd member keeps its data
+  ansible.builtin.debug:
+    msg: "{{ item.pod }} on {{ item.node }}: {{ item.claims | map(attribute='nfs') | join(', ') }}"
+  loop: "{{ (stack.statefulsets | selectattr('kind', '==', 'etcd') | first).ordinals }}"
+"""
+
+RETURN = r"""
+statefulsets:
+  description: Each StatefulSet, by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Name of the StatefulSet.
+      type: str
+    kind:
+      description: What it runs, from the roles' labels.
+      type: str
+      sample: etcd
+      choices: [etcd, galera, mysql, other]
+    flavor:
+      description: The Galera flavour (C(kubess.io/flavor)), else null.
+      type: str
+    replicas:
+      description: The set's size.
+      type: int
+    ready_replicas:
+      description: Ready pods, as the StatefulSet's status counts them.
+      type: int
+    current_revision:
+      description: The set's current revision.
+      type: str
+    update_revision:
+      description: The revision pods move to.
+      type: str
+    partition:
+      description: The rolling update's partition (ordinals below it keep their revision).
+      type: int
+    pod_management_policy:
+      description: V(OrderedReady) or V(Parallel).
+      type: str
+    generation_observed:
+      description: Whether the controller has seen the set's last change.
+      type: bool
+    ordinals:
+      description: Each ordinal of the set, and each above it that still has a pod or a claim.
+      type: list
+      elements: dict
+      contains:
+        ordinal:
+          description: The ordinal.
+          type: int
+        in_set:
+          description: Whether the ordinal is below the set's size.
+          type: bool
+        pod:
+          description: The pod's name, or null when there is no pod.
+          type: str
+        phase:
+          description: The pod's phase.
+          type: str
+        node:
+          description: The node the pod runs on.
+          type: str
+        ready:
+          description: Whether the pod is Ready.
+          type: bool
+        ready_since:
+          description: When the pod last became Ready (RFC 3339), or null.
+          type: str
+        revision:
+          description: The pod's revision (C(controller-revision-hash)).
+          type: str
+        updated:
+          description: Whether the pod runs the set's update revision.
+          type: bool
+        restarts:
+          description: The restarts of the pod's containers.
+          type: int
+        waiting:
+          description: "The first container waiting and why, as C(<container>: <reason>), or null."
+          type: str
+        claims:
+          description: The pod's claims (one per volume claim template).
+          type: list
+          elements: dict
+          contains:
+            name:
+              description: The claim's name.
+              type: str
+            phase:
+              description: The claim's phase (V(Bound), V(Pending)), or null when there is no claim yet.
+              type: str
+            volume:
+              description: The PersistentVolume bound to it.
+              type: str
+            capacity:
+              description: The claim's capacity.
+              type: str
+            nfs:
+              description: The volume's NFS C(server:path), or null for a volume of another kind.
+              type: str
+            reclaim_policy:
+              description: The volume's reclaim policy.
+              type: str
+    etcd:
+      description: With O(members=true), for an etcd set, the members as etcd lists them, or an C(error).
+      type: dict
+      returned: when O(members=true) and kind is V(etcd)
+      contains:
+        members:
+          description: Each member (name, id, learner, started, healthy, leader).
+          type: list
+          elements: dict
+        error:
+          description: Why the members could not be read.
+          type: str
+    galera:
+      description: With O(members=true), for a Galera set, each member's state and position.
+      type: dict
+      returned: when O(members=true) and kind is V(galera)
+      contains:
+        members:
+          description: Each member (name, state, phase, uuid, seqno, safe_to_bootstrap, error).
+          type: list
+          elements: dict
+deployments:
+  description: The roles' Deployments (name, replicas, ready_replicas, updated_replicas).
+  returned: always
+  type: list
+  elements: dict
+autoscalers:
+  description:
+    - The roles' HorizontalPodAutoscalers (name, target, min_replicas, max_replicas, current_replicas,
+      desired_replicas, cpu_utilization with current and target percent of the pods' requests).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible_collections.kubess.stateful.plugins.module_utils._k8s_module import finish, start, with_auth
+from ansible_collections.kubess.stateful.plugins.module_utils._stack import collect
+from ansible_collections.kubess.stateful.plugins.module_utils._watch import build_api
+
+STACK_ARG_SPEC = dict(
+    namespace=dict(type="str", required=True),
+    names=dict(type="list", elements="str", default=[]),
+    members=dict(type="bool", default=False),
+    metrics_timeout=dict(type="int", default=0),
+    timeout=dict(type="int", default=60),
+)
+
+
+def check_options(params):
+    """The first option that is wrong, as a message, or None."""
+    if params["timeout"] <= 0:
+        return "timeout must be a positive number of seconds, got {0}".format(params["timeout"])
+    if params["metrics_timeout"] < 0:
+        return "metrics_timeout must be 0 (no wait) or a positive number of seconds, got {0}".format(
+            params["metrics_timeout"])
+    if not params["namespace"].strip():
+        return "namespace must not be empty"
+    if any(not name.strip() for name in params["names"]):
+        return "names must not hold an empty name"
+    return None
+
+
+def main():
+    module, api, started = start(with_auth(STACK_ARG_SPEC), check_options, build_api)
+    params = module.params
+    metrics = started + params["metrics_timeout"] if params["metrics_timeout"] else None
+
+    def read():
+        return dict(changed=False, **collect(api, params["namespace"], params["names"], params["members"],
+                                             started + params["timeout"], metrics))
+
+    finish(module, read, "namespace {0}".format(params["namespace"]))
+
+
+if __name__ == "__main__":
+    main()
