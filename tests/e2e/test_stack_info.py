@@ -22,9 +22,8 @@ def test_stack_info_reports_each_member_as_it_sees_itself_and_writes_nothing(sta
     env = dict(stack.node.cluster.env, ANSIBLE_FORCE_COLOR="0")
     report_file = OUTPUT / "stack-info.json"
     since = time.time()
-    run = run_site(env, "stack-info", "-e", json.dumps({"kubess_stack_info_members": True,
-                                                         "kubess_stack_info_file": str(report_file)}),
-                   playbook=PLAYBOOK)
+    extra = {"kubess_stack_info_members": True, "kubess_stack_info_file": str(report_file)}
+    run = run_site(env, "stack-info", "-e", json.dumps(extra), playbook=PLAYBOOK)
     assert run.returncode == 0, run.tail()
     with open(stack.node.cluster.audit_log, encoding="utf-8") as log:
         # Asking the members execs in their pods (a create of pods/exec); nothing else is sent.
