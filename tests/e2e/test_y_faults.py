@@ -128,9 +128,21 @@ def stopped(stack, member: str, uid: str) -> bool:
     return pod["metadata"]["uid"] != uid and pod["status"].get("phase") == "Pending"
 
 
-def test_galera_full_outage_bootstraps_from_the_last_member_stopped(stack):
+def datadir(stack, member: str) -> Path:
+    """The member's data directory on the NFS server (this machine)."""
+    claim = stack.get("pvc", f"datadir-{member}")
+    return Path(stack.node.cluster.get_json("pv", claim["spec"]["volumeName"])["spec"]["nfs"]["path"])
+
+
+def grastate(path: Path) -> dict[str, str]:
+    return dict(line.split(":", 1) for line in path.read_text().splitlines() if ":" in line and not line.startswith("#"))
+
+
+def test_galera_full_outage_bootstraps_from_the_last_member_stopped_though_another_claims_it_too(stack):
     """Members stop one by one, 0, then 2, then 1, each after rows written on the ones still running: ordinal 1,
-    the last to stop, alone holds every row. Started together, the cluster must bootstrap from ordinal 1."""
+    the last to stop, alone holds every row, and Galera marks it safe to bootstrap. pxc-2's grastate.dat is then made
+    to claim safe_to_bootstrap too (as data directories restored from different times can): started together, the
+    cluster must bootstrap from ordinal 1, the more advanced claimant, and pxc-2 must not start a second cluster."""
     ensure_table(stack, "outage")
     run = uuid.uuid4().hex[:12]
     uids = {member: stack.get("pod", member)["metadata"]["uid"] for member in GALERA}
@@ -145,12 +157,20 @@ def test_galera_full_outage_bootstraps_from_the_last_member_stopped(stack):
             if writer:
                 size = wsrep_status(stack, writer)["wsrep_cluster_size"]
                 assert size == str(2 - step), f"{writer} sees a cluster of {size} after {member} stopped"
+        last, other = grastate(datadir(stack, "pxc-1") / "grastate.dat"), datadir(stack, "pxc-2") / "grastate.dat"
+        claimed = grastate(other)
+        assert last["safe_to_bootstrap"].strip() == "1" and claimed["safe_to_bootstrap"].strip() == "0"
+        assert int(last["seqno"]) > int(claimed["seqno"]) >= 0, (last, claimed)
+        other.write_text(other.read_text().replace("safe_to_bootstrap: 0", "safe_to_bootstrap: 1"))
     finally:
         stack.kubectl("uncordon", stack.node.name)
     stack.wait_for(lambda: all(stack.ready(member) for member in GALERA), timeout=900, what="every member Ready")
     stack.wait_for(lambda: synced_cluster_of_three(stack), timeout=300, what="three Synced members")
     log = stack.kubectl("logs", "-n", stack.namespace, "pxc-1", "-c", "pxc").stdout
     assert "this member bootstraps" in log, log[-3000:]
+    # pxc-2 read its claim (its position line says so), and gave way to pxc-1.
+    claimant = member_log(stack, "pxc-2", "--previous") + member_log(stack, "pxc-2")
+    assert f"seqno={int(claimed['seqno'])} safe_to_bootstrap=1" in claimant, claimant[-3000:]
     for member in ("pxc-0", "pxc-2"):
         other = stack.kubectl("logs", "-n", stack.namespace, member, "-c", "pxc").stdout
         assert "this member bootstraps" not in other, f"{member} bootstrapped too"
