@@ -4,30 +4,15 @@ runs in-process with ``patch_module_args``; the connection and the reader are re
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
+from module_runner import run_main, stop_at_exit
 
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ApiFailure
 from ansible_collections.kubess.stateful.plugins.modules import stack_info as module
 
 
-class Exited(Exception):
-    """exit_json was called: args[0] holds its result."""
-
-
-class Failed(Exception):
-    """fail_json was called: args[0] holds its result, msg included."""
-
-
 @pytest.fixture
 def run(monkeypatch):
     calls = []
-
-    def exit_json(self, **result):
-        raise Exited(result)
-
-    def fail_json(self, msg=None, **result):
-        raise Failed(dict(result, msg=msg))
 
     def collect(api, namespace, names, members, deadline, metrics_deadline):
         calls.append(dict(api=api, namespace=namespace, names=names, members=members, deadline=deadline,
@@ -36,21 +21,13 @@ def run(monkeypatch):
             raise ApiFailure(403, "persistentvolumes is forbidden")
         return dict(statefulsets=[], deployments=[], autoscalers=[])
 
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    stop_at_exit(monkeypatch)
     monkeypatch.setattr(module, "collect", collect)
     api = object()
     monkeypatch.setattr(module, "build_api", lambda get_client, deadline: api)
 
     def _run(args):
-        with patch_module_args(args):
-            try:
-                module.main()
-            except Exited as done:
-                return "exit", done.args[0]
-            except Failed as failed:
-                return "fail", failed.args[0]
-        raise AssertionError("main() returned without exit_json or fail_json")
+        return run_main(module, args)
 
     _run.api, _run.calls = api, calls
     return _run

@@ -7,19 +7,10 @@ recorders, so every test stops at the module's own boundary (the waiter's behavi
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
+from module_runner import run_main, stop_at_exit
 
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import StatefulSetWaitError
 from ansible_collections.kubess.stateful.plugins.modules import statefulset_wait as module
-
-
-class Exited(Exception):
-    """exit_json was called: args[0] holds its result."""
-
-
-class Failed(Exception):
-    """fail_json was called: args[0] holds its result, msg included."""
 
 
 class Recorder:
@@ -47,28 +38,14 @@ class Recorder:
 
 @pytest.fixture
 def run(monkeypatch):
-    def exit_json(self, **result):
-        raise Exited(result)
-
-    def fail_json(self, msg=None, **result):
-        raise Failed(dict(result, msg=msg))
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    stop_at_exit(monkeypatch)
     monkeypatch.setattr(module, "StatefulSetWaiter", Recorder)
     api = object()
     monkeypatch.setattr(module, "build_api", lambda get_client, deadline: api)
     Recorder.built, Recorder.ran, Recorder.error = {}, [], None
 
     def _run(args):
-        with patch_module_args(args):
-            try:
-                module.main()
-            except Exited as done:
-                return "exit", done.args[0]
-            except Failed as failed:
-                return "fail", failed.args[0]
-        raise AssertionError("main() returned without exit_json or fail_json")
+        return run_main(module, args)
 
     _run.api = api
     return _run
