@@ -78,18 +78,13 @@ options:
     default: 300
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
-requirements:
-  - python >= 3.8
-  - kubernetes >= 24.2.0
+  - kubess.stateful.k8s_module
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: V(plan) reads in check mode too and reports a change when there are steps; the other actions read and
       check health, and change nothing.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 notes:
   - The credentials need C(create) on C(pods/exec), C(list) on C(pods) and C(persistentvolumeclaims), and C(get) on
     C(statefulsets) (apps), in the namespace.

@@ -51,17 +51,12 @@ options:
     default: 60
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
-requirements:
-  - python >= 3.8
-  - kubernetes >= 24.2.0
+  - kubess.stateful.k8s_module
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: It never changes anything, so check mode returns the same result.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 notes:
   - The credentials need C(list) on C(statefulsets) and C(deployments) (apps), C(pods), C(persistentvolumeclaims) and
     C(horizontalpodautoscalers) (autoscaling) in the namespace, and C(list) on C(persistentvolumes) (cluster scope).

@@ -56,9 +56,7 @@ options:
     default: 60
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
-requirements:
-  - python >= 3.8
-  - kubernetes >= 24.2.0
+  - kubess.stateful.k8s_module
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -67,9 +65,6 @@ attributes:
       and returns the ordinals a real run would take, without writing. A template that the same check-mode run only
       pretended to apply is not seen (the set's update revision is still the old one); the apply task reports that
       change.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 notes:
   - The credentials need C(get), C(list), C(watch) and C(patch) on C(statefulsets) (apps), and C(list), C(watch) and
     C(delete) on C(pods), C(list) on C(persistentvolumeclaims) and C(events), in the namespace.

@@ -45,17 +45,12 @@ options:
     default: 600
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
-requirements:
-  - python >= 3.8
-  - kubernetes >= 24.2.0
+  - kubess.stateful.k8s_module
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads the StatefulSet once and returns the ordinals a real run would stop, without writing.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 notes:
   - The credentials need C(get) and C(patch) on C(statefulsets) (apps), and C(list), C(watch) and C(delete) on
     C(pods), in the namespace.

@@ -96,9 +96,8 @@ options:
     default: 60
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - kubess.stateful.k8s_module
 requirements:
-  - python >= 3.8
-  - kubernetes >= 24.2.0
   - PyYAML >= 3.11
 attributes:
   check_mode:
@@ -107,9 +106,6 @@ attributes:
     details: Reads the StatefulSet and its pods once, reports which ordinals are Ready and which a real run would wait for,
       and returns without waiting. A StatefulSet that does not exist is reported, not an error, since an earlier task in
       the same check-mode run may only have pretended to create it.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 notes:
   - The credentials need C(get), C(list) and C(watch) on C(statefulsets) (apps), C(pods), C(persistentvolumeclaims) and
     C(events) in the namespace.
