@@ -49,7 +49,9 @@ def text(report: dict) -> list[str]:
             lines.append(f"  etcd members not read: {sts['etcd']['error']}")
         for member in (sts.get("galera") or {}).get("members") or []:
             where = f"uuid {member['uuid']} seqno {member['seqno']}" if member["uuid"] else member["error"] or "-"
-            lines.append(f"  galera member {member['name']}: {member['state'] or 'unknown'}; {where}")
+            state = (f"{member['state']}, {member['cluster_status']} component of {member['cluster_size']}"
+                     if member["state"] else f"server not answering (phase {member['phase'] or '-'})")
+            lines.append(f"  galera member {member['name']}: {state}; {where}")
     for dep in report["deployments"]:
         lines.append(f"{dep['name']} (Deployment): {dep['ready_replicas']}/{dep['replicas']} Ready")
     lines.append("")

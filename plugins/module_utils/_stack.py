@@ -15,7 +15,7 @@ from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import
     StatefulSetWaitError,
     TransientApiError,
 )
-from ansible_collections.kubess.stateful.plugins.module_utils._galera_state import READ_COMMAND, parse_published
+from ansible_collections.kubess.stateful.plugins.module_utils._galera_state import MEMBER_COMMAND, parse_member, to_int
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import ns_path, retry, watch_one
 
 # Every object the collection's roles write carries this label.
@@ -192,27 +192,37 @@ def etcd_members(api, namespace, sts, deadline):
 
 
 def galera_members(api, namespace, described, deadline, container="pxc"):
-    """Each Galera member's state (Synced when its pod is Ready: the role's readiness probe means Synced and
-    wsrep_ready), the phase it published and its position (uuid, seqno, safe_to_bootstrap)."""
+    """Each Galera member as its server reports itself (wsrep_local_state_comment, cluster status and size, and its
+    position: the cluster's uuid and its last committed seqno), over the monitor user as the readiness probe connects;
+    a member whose server does not answer (waiting to bootstrap, initialising) is reported by the phase and the
+    position its entrypoint published (roles/pxc/files/pxc-entrypoint.sh), with ``state`` null."""
     out = []
     for entry in described["ordinals"]:
         if not entry["in_set"]:
             continue
-        member = dict(name="{0}-{1}".format(described["name"], entry["ordinal"]), state=None, phase=None, uuid=None,
-                      seqno=None, safe_to_bootstrap=None, error=None)
+        member = dict(name="{0}-{1}".format(described["name"], entry["ordinal"]), state=None, cluster_status=None,
+                      cluster_size=None, uuid=None, seqno=None, phase=None, safe_to_bootstrap=None, error=None)
         if entry["phase"] != "Running":
             member["error"] = "the pod is {0}".format(entry["phase"] or "missing")
-        else:
-            try:
-                _code, text, _err = retry(lambda e=entry: api.exec_in_pod(namespace, e["pod"], container, READ_COMMAND,
-                                                                          timeout=30), deadline)
-            except (TransientApiError, ApiFailure) as err:
-                member["error"] = str(err)
-                text = ""
-            phase, state = parse_published(text)
-            member.update(phase=phase or None, **(state or {}))
-            member.pop("empty", None)
-        member["state"] = "Synced" if entry["ready"] else member["phase"]
+            out.append(member)
+            continue
+        try:
+            _code, text, _err = retry(lambda e=entry: api.exec_in_pod(namespace, e["pod"], container, MEMBER_COMMAND,
+                                                                      timeout=30), deadline)
+        except (TransientApiError, ApiFailure) as err:
+            member["error"] = str(err)
+            text = ""
+        phase, published, status = parse_member(text)
+        member["phase"] = phase or None
+        if published:
+            member.update(uuid=published["uuid"], seqno=published["seqno"],
+                          safe_to_bootstrap=published["safe_to_bootstrap"])
+        if status:
+            member.update(state=status.get("wsrep_local_state_comment"),
+                          cluster_status=status.get("wsrep_cluster_status"),
+                          cluster_size=to_int(status.get("wsrep_cluster_size")),
+                          uuid=status.get("wsrep_cluster_state_uuid") or member["uuid"],
+                          seqno=to_int(status.get("wsrep_last_committed"), member["seqno"]))
         out.append(member)
     return dict(members=out)
 

@@ -18,9 +18,12 @@ description:
   - Also returns the Deployments and the autoscaling/v2 HorizontalPodAutoscalers of the roles, with each autoscaler's
     current and desired replicas and CPU utilisation.
   - With O(members=true), asks the members themselves, through C(pods/exec). etcd returns the member list (name, id,
-    learner, healthy, leader), with C(etcdctl) run in a Ready member's container. Galera returns each member's state
-    (V(Synced) when its pod is Ready, else the phase the member published) and its position (uuid, seqno,
-    safe_to_bootstrap), as its entrypoint published them in C(/run/kubess).
+    learner, healthy, leader), with C(etcdctl) run in a Ready member's container. Galera returns what each member's
+    server says of itself (C(wsrep_local_state_comment), the cluster's status and size, and its position, that is the
+    cluster's uuid and its last committed seqno), read as the role's readiness probe reads it (the monitor user over
+    the local socket, its password from the container's environment, never out of the container), and the phase and
+    C(safe_to_bootstrap) its entrypoint published in C(/run/kubess). A member whose server does not answer (waiting
+    to bootstrap, initialising) has a null C(state) and the position it published when it started.
   - Reads only; the result is the same in check mode.
 options:
   namespace:
@@ -197,7 +200,8 @@ statefulsets:
       returned: when O(members=true) and kind is V(galera)
       contains:
         members:
-          description: Each member (name, state, phase, uuid, seqno, safe_to_bootstrap, error).
+          description:
+            - Each member (name, state, cluster_status, cluster_size, uuid, seqno, phase, safe_to_bootstrap, error).
           type: list
           elements: dict
 deployments:

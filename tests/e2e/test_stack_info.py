@@ -39,7 +39,10 @@ def test_stack_info_reports_each_member_as_it_sees_itself_and_writes_nothing(sta
 
     galera = sets["pxc"]["galera"]["members"]
     assert [m["state"] for m in galera] == ["Synced"] * 3 and [m["phase"] for m in galera] == ["server"] * 3, galera
-    assert len({m["uuid"] for m in galera}) == 1 and galera[0]["uuid"], galera
+    assert [(m["cluster_status"], m["cluster_size"]) for m in galera] == [("Primary", 3)] * 3, galera
+    # One cluster, its live position: not the empty position a first member published when it started.
+    assert len({m["uuid"] for m in galera}) == 1 and galera[0]["uuid"].strip("0-"), galera
+    assert all(m["seqno"] > 0 for m in galera), galera
 
     for sts in sets.values():
         for entry in sts["ordinals"]:
@@ -59,4 +62,5 @@ def test_stack_info_reports_each_member_as_it_sees_itself_and_writes_nothing(sta
                            "--svg", str(svg)], capture_output=True, text=True, check=False, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "etcd member etcd-" in done.stdout and ": leader, healthy" in done.stdout, done.stdout
+    assert "galera member pxc-2: Synced, Primary component of 3" in done.stdout, done.stdout
     assert svg.read_text().lstrip().startswith(("<?xml", "<svg")) and "pxc-2" in svg.read_text()

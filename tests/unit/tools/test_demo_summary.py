@@ -29,7 +29,12 @@ REPORT = dict(
                        ordinals=[ordinal(0, "n1", True), ordinal(1, "n2", True), ordinal(2, "n1", False),
                                  ordinal(3, None, False, pod=False, in_set=False)],
                        etcd=dict(members=[dict(name="etcd-0", id="a", learner=False, started=True, healthy=True,
-                                               leader=True)]))],
+                                               leader=True)]),
+                       galera=dict(members=[
+                           dict(name="pxc-0", state="Synced", cluster_status="Primary", cluster_size=3, uuid="c-1",
+                                seqno=57, phase="server", safe_to_bootstrap=False, error=None),
+                           dict(name="pxc-1", state=None, cluster_status=None, cluster_size=None, uuid="u-1", seqno=42,
+                                phase="waiting", safe_to_bootstrap=True, error=None)]))],
     deployments=[dict(name="wordpress", replicas=5, ready_replicas=4, updated_replicas=5)],
     autoscalers=[dict(name="wordpress", target="Deployment/wordpress", min_replicas=5, max_replicas=10,
                       current_replicas=5, desired_replicas=7, cpu_utilization=dict(current=None, target=60))],
@@ -43,6 +48,8 @@ def test_the_text_names_each_ordinal_its_state_and_each_claims_nfs_path():
     assert any(line.startswith("  etcd-2 ") and "NOT Ready (etcd: CrashLoopBackOff) on n1" in line for line in lines)
     assert any("etcd-3" in line and "above the set: claim kept" in line for line in lines)
     assert "  etcd member etcd-0 a: leader, healthy" in lines
+    assert "  galera member pxc-0: Synced, Primary component of 3; uuid c-1 seqno 57" in lines
+    assert "  galera member pxc-1: server not answering (phase waiting); uuid u-1 seqno 42" in lines
     assert any("data-etcd-3" in line and line.endswith("-> 10.0.0.5:/srv/kubess/etcd-3") for line in lines)
     assert any("current 5 / desired 7 replicas (min 5, max 10; CPU - of target 60%)" in line for line in lines)
 

@@ -9,6 +9,7 @@ import pytest
 
 from ansible_collections.kubess.stateful.plugins.module_utils import _stack
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ApiFailure
+from ansible_collections.kubess.stateful.plugins.module_utils._galera_state import SEPARATOR
 
 NS = "kubess"
 DOMAIN = "etcd.kubess.svc.cluster.local"
@@ -150,7 +151,7 @@ class StackApi:
             if args[:2] == ["endpoint", "status"]:
                 return 0, json.dumps([{"Endpoint": "x", "Status": {"leader": 1001}}]), ""
             raise AssertionError(args)
-        assert container == "pxc" and command == _stack.READ_COMMAND
+        assert container == "pxc" and command == _stack.MEMBER_COMMAND
         if pod not in self.published:
             raise ApiFailure(400, f"container not found ({pod})")
         return 0, self.published[pod], ""
@@ -160,8 +161,11 @@ def stack_api():
     sets, pods, claims, volumes = etcd_stack()
     members = [dict(ID=1000 + n, name=f"etcd-{n}", peerURLs=[f"https://etcd-{n}.{DOMAIN}:2380"], isLearner=False)
                for n in range(3)]
-    published = {"pxc-0": "server\nordinal=0 empty=0 uuid=u-1 seqno=-1 safe_to_bootstrap=0\n",
-                 "pxc-1": "waiting\nordinal=1 empty=0 uuid=u-1 seqno=42 safe_to_bootstrap=1\n"}
+    status = ("wsrep_local_state_comment\tSynced\nwsrep_cluster_status\tPrimary\nwsrep_cluster_size\t2\n"
+              "wsrep_cluster_state_uuid\tc-1\nwsrep_last_committed\t57\nwsrep_ready\tON\n")
+    published = {"pxc-0": f"server\nordinal=0 empty=0 uuid=u-1 seqno=-1 safe_to_bootstrap=0\n{SEPARATOR}\n{status}",
+                 # Its server does not answer: what its entrypoint published only.
+                 "pxc-1": f"waiting\nordinal=1 empty=0 uuid=u-1 seqno=42 safe_to_bootstrap=1\n{SEPARATOR}\n"}
     return StackApi({"/statefulsets": sets, "/pods": pods, "/persistentvolumeclaims": claims,
                      "/persistentvolumes": volumes, "/deployments": [], "/horizontalpodautoscalers": []},
                     members, published)
@@ -178,10 +182,12 @@ def test_collect_reads_the_roles_objects_and_asks_the_members_when_told():
         dict(name="etcd-1", id=format(1001, "x"), learner=False, started=True, healthy=True, leader=True),
         dict(name="etcd-2", id=format(1002, "x"), learner=False, started=True, healthy=False, leader=False)]
     zero, one, two = pxc["galera"]["members"]
-    # Ready means Synced (the role's readiness probe); a member not Ready shows the phase it published.
-    assert zero == dict(name="pxc-0", state="Synced", phase="server", uuid="u-1", seqno=-1, safe_to_bootstrap=False,
-                        error=None)
-    assert one["state"] == "Synced" and one["seqno"] == 42 and one["safe_to_bootstrap"] is True
+    # The server's own status and live position, over what the entrypoint published when it started.
+    assert zero == dict(name="pxc-0", state="Synced", cluster_status="Primary", cluster_size=2, uuid="c-1", seqno=57,
+                        phase="server", safe_to_bootstrap=False, error=None)
+    # A server that does not answer: no state; the published phase and position.
+    assert one == dict(name="pxc-1", state=None, cluster_status=None, cluster_size=None, uuid="u-1", seqno=42,
+                       phase="waiting", safe_to_bootstrap=True, error=None)
     assert two["state"] is None and two["error"] == "the pod is Pending"
 
 
@@ -197,8 +203,8 @@ def test_a_member_that_cannot_be_asked_is_reported_not_fatal():
     api = stack_api()
     api.published.pop("pxc-1")
     pxc = _stack.collect(api, NS, ["pxc"], True, deadline=1e12)["statefulsets"][0]
-    assert "container not found (pxc-1)" in pxc["galera"]["members"][1]["error"]
-    assert pxc["galera"]["members"][1]["state"] == "Synced"  # its pod is Ready all the same
+    member = pxc["galera"]["members"][1]
+    assert "container not found (pxc-1)" in member["error"] and member["state"] is None and member["uuid"] is None
 
 
 @pytest.mark.parametrize("env", [[], [{"name": "ETCD_ADVERTISE_CLIENT_URLS", "value": "https://10.0.0.1:2379"}]])
@@ -229,3 +235,14 @@ def test_autoscalers_without_a_reading_are_watched_until_they_have_one_or_the_de
     assert watched == [("late", 7.0), ("never", 7.0), ("gone", 7.0)]  # one with a reading is not watched
     assert [(_stack.describe_autoscaler(h)["name"], _stack.describe_autoscaler(h)["cpu_utilization"]["current"])
             for h in got] == [("read", 10), ("late", 40), ("never", None)]
+
+
+def test_a_members_output_is_split_into_what_it_published_and_what_its_server_says():
+    from ansible_collections.kubess.stateful.plugins.module_utils._galera_state import parse_member
+    text = (f"server\nordinal=2 empty=1 uuid=0 seqno=-1 safe_to_bootstrap=0\n{SEPARATOR}\n"
+            "WSREP_LOCAL_STATE_COMMENT\tDonor/Desynced\nwsrep_other\tx\nwsrep_cluster_size\t3\n")
+    phase, published, status = parse_member(text)
+    assert phase == "server" and published == dict(empty=True, uuid="0", seqno=-1, safe_to_bootstrap=False)
+    assert status == {"wsrep_local_state_comment": "Donor/Desynced", "wsrep_cluster_size": "3"}
+    # Nothing published yet, nothing answered (or an exec that printed nothing at all).
+    assert parse_member(f"{SEPARATOR}\n") == ("", None, {}) and parse_member("") == ("", None, {})
