@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 from conftest import OUTPUT, REPO, run_site
 
@@ -57,10 +58,15 @@ def test_stack_info_reports_each_member_as_it_sees_itself_and_writes_nothing(sta
     assert isinstance(hpa["cpu_utilization"]["current"], int) and hpa["current_replicas"] >= 1, hpa
 
     # The demo's summary and picture, from this report.
-    svg = OUTPUT / "stack.svg"
+    svg, graph = OUTPUT / "stack.svg", OUTPUT / "stack.dot"
     done = subprocess.run([sys.executable, str(REPO / "tools" / "demo_summary.py"), str(report_file),
-                           "--svg", str(svg)], capture_output=True, text=True, check=False, timeout=120)
+                           "--dot", str(graph), "--svg", str(svg)], capture_output=True, text=True, check=False,
+                          timeout=120)
     assert done.returncode == 0, done.stderr
     assert "etcd member etcd-" in done.stdout and ": leader, healthy" in done.stdout, done.stdout
     assert "galera member pxc-2: Synced, Primary component of 3" in done.stdout, done.stdout
-    assert svg.read_text().lstrip().startswith(("<?xml", "<svg")) and "pxc-2" in svg.read_text()
+    assert '"pod:pxc-2" -> "pvc:datadir-pxc-2";' in graph.read_text()
+    # Graphviz drew it: an SVG document whose node titles are the graph's (it writes '-' as &#45;).
+    drawing = ElementTree.parse(svg).getroot()
+    titles = {t.text for t in drawing.iter("{http://www.w3.org/2000/svg}title")}
+    assert drawing.tag == "{http://www.w3.org/2000/svg}svg" and {"pod:pxc-2", "pvc:datadir-pxc-2"} <= titles

@@ -132,7 +132,9 @@ def test_a_size_change_that_would_lose_quorum_is_refused_before_any_write(stack)
     env = dict(stack.node.cluster.env, ANSIBLE_FORCE_COLOR="0", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     three = [f"etcd-{n}" for n in range(3)]
     assert voters_and_learners(stack) == (three, []) and healthy(stack, three) == three
-    before = stack.get("statefulset", "etcd")["metadata"]["resourceVersion"]
+    # The set's generation (its spec), not its resourceVersion: the controller writes its status as etcd-1's
+    # readiness changes.
+    before = stack.get("statefulset", "etcd")["metadata"]["generation"]
     pid, restarted = etcd_pid(stack, "etcd-1"), restarts(stack, "etcd-1")
     os.kill(pid, signal.SIGSTOP)
     try:
@@ -153,7 +155,7 @@ def test_a_size_change_that_would_lose_quorum_is_refused_before_any_write(stack)
     assert "removing voting member 2 would leave 2 voting members of which 1 are healthy" in text, refused.tail()
     assert "Unhealthy voting members: etcd-1;" in text and "Nothing was changed" in text, refused.tail()
     assert api_writes == [], api_writes
-    assert stack.get("statefulset", "etcd")["metadata"]["resourceVersion"] == before
+    assert stack.get("statefulset", "etcd")["metadata"]["generation"] == before
     assert voters_and_learners(stack) == (three, [])
     stack.wait_for(lambda: stack.ready("etcd-1"), timeout=180, what="etcd-1 Ready again")
     assert healthy(stack, three) == three
