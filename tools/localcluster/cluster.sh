@@ -188,6 +188,7 @@ up() {
     if [ $SECONDS -ge $deadline ]; then
       log "the nodes did not become Ready in 120 s"
       kc get nodes -o wide >&2 || true
+      down
       exit 1
     fi
     kc wait --for=condition=Ready node -l type=kwok --timeout=10s >/dev/null 2>&1 || true
@@ -197,6 +198,14 @@ up() {
   until kc get --raw /apis/metrics.k8s.io/v1beta1/nodes >/dev/null 2>&1; do
     if [ $SECONDS -ge $deadline ]; then
       log "metrics.k8s.io is not served after 120 s"
+      # metrics-server exits when the apiserver does not answer yet at its start, and the binary runtime does not
+      # start it again: stop everything this run started (a later `up` would find its ports taken) and, once, start
+      # the whole control plane over.
+      down
+      if [ -z "${KUBESS_CLUSTER_UP_RETRIED:-}" ]; then
+        log "starting the control plane again, once"
+        KUBESS_CLUSTER_UP_RETRIED=1 exec "$0" up
+      fi
       exit 1
     fi
     kc wait --for=condition=Available apiservice v1beta1.metrics.k8s.io --timeout=10s >/dev/null 2>&1 || true
