@@ -4,32 +4,15 @@ or by name, and the claims and Secrets only with `<role>_purge`."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+from role_vars import render
+
 ROLES = ("etcd", "pxc", "mysql_replication", "wordpress")
 
 
-def teardown(role: str, purge: bool) -> list[dict]:
-    play = [{
-        "hosts": "localhost", "gather_facts": False,
-        "vars_files": [str(ROOT / "roles" / role / "defaults" / "main.yml"), str(ROOT / "roles" / role / "vars" / "main.yml")],
-        "tasks": [{"name": "show", "ansible.builtin.debug": {"var": f"{role}__teardown"}}],
-    }]
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_NOCOLOR="1")
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-         "-e", f"{role}_purge={purge}", "-e", f"{role}_state=absent", "/dev/stdin"],
-        input=json.dumps(play), env=env, capture_output=True, text=True, check=False, cwd=ROOT)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    result = json.loads(done.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    return result[f"{role}__teardown"]
+def teardown(role: str, purge: str) -> list[dict]:
+    return render(role, f"{role}__teardown", {f"{role}_purge": purge, f"{role}_state": "absent"})
 
 
 # As a user passes them on the command line: strings, which the role must read as booleans.
