@@ -117,12 +117,28 @@ def _owner(entry, where):
     return out
 
 
+def _directory(root, where, entry, namespace, claim):
+    """The volume's directory: ``<root>/<namespace>/<claim>``, or a shared claim's own ``directory`` under the root
+    (the same directory for claims of several namespaces, e.g. the backups a restore in a new namespace reads)."""
+    given = entry.get("directory")
+    if given in (None, ""):
+        return posixpath.join(root, namespace, claim)
+    text = str(given)
+    if entry.get("statefulset"):
+        raise AnsibleFilterError(f"{where}.directory is for a shared claim only, not a StatefulSet's volumes")
+    parts = text.split("/")
+    if text.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise AnsibleFilterError(f"{where}.directory must be a relative path under the export root without empty, "
+                                 f"'.' or '..' parts, got {given!r}")
+    return posixpath.join(root, text)
+
+
 def _record(root, where, entry, namespace, claim, storage_class, **fields):
     return {
         "pv": f"{namespace}-{claim}",
         "pvc": claim,
         "namespace": namespace,
-        "path": posixpath.join(root, namespace, claim),
+        "path": _directory(root, where, entry, namespace, claim),
         "size": _size(entry, where),
         "storage_class": str(entry.get("storage_class") or storage_class or ""),
         **_owner(entry, where),
@@ -199,8 +215,15 @@ def volume_layout_problems(volumes, storage_class="", static=True):
 def nfs_directories(volumes, export_root=DEFAULT_EXPORT_ROOT):
     """The NFS server's directories for the layout: path relative to the export root, owner, group, mode."""
     root = _root(export_root)
-    return [{"path": posixpath.relpath(r["path"], root), "owner": r["owner"], "group": r["group"], "mode": r["mode"]}
-            for r in nfs_volume_paths(volumes, root)]
+    out = {}
+    for record in nfs_volume_paths(volumes, root):
+        directory = {"path": posixpath.relpath(record["path"], root), "owner": record["owner"],
+                     "group": record["group"], "mode": record["mode"]}
+        seen = out.setdefault(directory["path"], directory)
+        if seen != directory:
+            raise AnsibleFilterError(f"the directory {directory['path']} is shared by volumes that want different "
+                                     f"owners or modes: {seen} and {directory}")
+    return list(out.values())
 
 
 def _by_key(objects, *keys):

@@ -348,3 +348,40 @@ def test_parent_directories_come_first_traversable_by_every_uid():
     shut = [{"path": "/exports/kubess", "uid": 65532, "gid": 65532, "mode": "0700"}]
     assert vp.directories_to_fix(wanted, shut, "/exports", 1, 2, "0711")[0] == {
         "path": "kubess", "owner": 1, "group": 2, "mode": "0711"}
+
+
+BACKUP = {"claim": "etcd-backup", "namespace": "kubess", "size": "1Gi", "storage_class": "kubess-nfs",
+          "directory": "backups/etcd", "owner": 65532, "group": 65532, "mode": "0700"}
+
+
+def test_a_shared_claim_with_a_directory_is_kept_there_in_every_namespace():
+    other = dict(BACKUP, namespace="kubess-restore")
+    records = vp.nfs_volume_paths([BACKUP, other], "/srv/nfs/kubess")
+    assert [(r["pv"], r["namespace"], r["path"]) for r in records] == [
+        ("kubess-etcd-backup", "kubess", "/srv/nfs/kubess/backups/etcd"),
+        ("kubess-restore-etcd-backup", "kubess-restore", "/srv/nfs/kubess/backups/etcd"),
+    ]
+    # One directory on the NFS server for both.
+    assert vp.nfs_directories([ETCD, BACKUP, other], "/srv/nfs/kubess") == [
+        {"path": "kubess/data-etcd-0", "owner": 65532, "group": 65532, "mode": "0700"},
+        {"path": "kubess/data-etcd-1", "owner": 65532, "group": 65532, "mode": "0700"},
+        {"path": "kubess/data-etcd-2", "owner": 65532, "group": 65532, "mode": "0700"},
+        {"path": "backups/etcd", "owner": 65532, "group": 65532, "mode": "0700"},
+    ]
+
+
+def test_one_directory_with_two_owners_is_refused():
+    with pytest.raises(AnsibleFilterError, match="backups/etcd is shared by volumes that want different owners"):
+        vp.nfs_directories([BACKUP, dict(BACKUP, namespace="other", owner=33)], "/srv/nfs/kubess")
+
+
+@pytest.mark.parametrize("bad", ["/abs", "a/../b", "a//b", ".", "a/"])
+def test_a_directory_outside_the_root_or_malformed_is_refused(bad):
+    with pytest.raises(AnsibleFilterError, match=r"volumes\[0\].directory must be a relative path"):
+        vp.nfs_volume_paths([dict(BACKUP, directory=bad)])
+    assert "directory must be a relative path" in vp.volume_layout_problems([dict(BACKUP, directory=bad)])[0]
+
+
+def test_a_statefulset_entry_has_no_directory():
+    with pytest.raises(AnsibleFilterError, match="directory is for a shared claim only"):
+        vp.nfs_volume_paths([dict(ETCD, directory="x")])
