@@ -23,6 +23,17 @@ def _when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
+def backup_lines(backup: dict | None) -> list[str]:
+    if not backup:
+        return []
+    schedule = (f"every {backup['schedule']} ({backup['time_zone']})" if backup["cronjob"] else "on demand only")
+    done = backup["last_succeeded"]
+    last = (f"last snapshot {done['file'] or '(file not known)'} at {done['completed']}" if done
+            else "no snapshot yet")
+    failed = backup["last"] and backup["last"]["outcome"] == "failed"
+    return [f"  backups {schedule}; {last}" + (f"; the newest Job failed: {backup['last']['job']}" if failed else "")]
+
+
 def text(report: dict) -> list[str]:
     lines = ["-- StatefulSets (ordinals, when each became Ready, revision)"]
     for sts in report["statefulsets"]:
@@ -52,6 +63,7 @@ def text(report: dict) -> list[str]:
             state = (f"{member['state']}, {member['cluster_status']} component of {member['cluster_size']}"
                      if member["state"] else f"server not answering (phase {member['phase'] or '-'})")
             lines.append(f"  galera member {member['name']}: {state}; {where}")
+        lines.extend(backup_lines(sts.get("backup")))
     for dep in report["deployments"]:
         lines.append(f"{dep['name']} (Deployment): {dep['ready_replicas']}/{dep['replicas']} Ready")
     lines.append("")

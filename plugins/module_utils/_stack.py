@@ -23,6 +23,13 @@ MANAGED = "app.kubernetes.io/managed-by=kubess.stateful"
 NAME_LABEL = "app.kubernetes.io/name"
 FLAVOR_LABEL = "kubess.io/flavor"
 REVISION_LABEL = "controller-revision-hash"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+# The snapshot a backup Job taken on demand writes (the etcd role's templates/backup.yaml.j2); a scheduled one says
+# it in its store container's log.
+BACKUP_FILE_ANNOTATION = "kubess.io/backup-file"
+STORED = re.compile(r"^stored (\S+)$", re.M)
 # <scheme>://$(POD_NAME).<domain>:<port>, as the etcd role writes the members' advertised URLs.
 ADVERTISED = re.compile(r"^(https?)://\$\(POD_NAME\)\.([^:/]+):(\d+)$")
 
@@ -145,16 +152,65 @@ def describe_autoscaler(hpa):
                 cpu_utilization=dict(current=current, target=target))
 
 
-def describe(sets, pods, claims, volumes, deployments, autoscalers):
+def _is_backup_of(obj, set_name):
+    labels = _labels(obj)
+    return (labels.get(INSTANCE_LABEL) == set_name and labels.get(COMPONENT_LABEL) == "backup"
+            and (labels.get(NAME_LABEL) or "").endswith("-backup"))
+
+
+def _backup_job(job, pods):
+    status = job.get("status") or {}
+    name = _meta(job)["name"]
+    outcome = "succeeded" if status.get("succeeded") else "failed" if status.get("failed") else "running"
+    pod = next((p for p in pods.values() if _labels(p).get(JOB_NAME_LABEL) == name), None)
+    return dict(job=name, started=status.get("startTime"), completed=status.get("completionTime"), outcome=outcome,
+                file=(_meta(job).get("annotations") or {}).get(BACKUP_FILE_ANNOTATION),
+                pod=_meta(pod)["name"] if pod else None)
+
+
+def describe_backup(set_name, cronjobs, jobs, pods):
+    """The backups of one StatefulSet (the objects its role labels ``component: backup``): the CronJob's schedule and
+    times, the newest backup Job and the newest that succeeded (its snapshot's name when known); None when the set
+    has neither a CronJob nor a backup Job."""
+    crons = [c for c in cronjobs if _is_backup_of(c, set_name)]
+    ours = sorted((j for j in jobs if _is_backup_of(j, set_name)),
+                  key=lambda j: ((j.get("status") or {}).get("startTime") or _meta(j).get("creationTimestamp") or ""))
+    if not crons and not ours:
+        return None
+    cron = crons[0] if crons else {}
+    cspec, cstatus = cron.get("spec") or {}, cron.get("status") or {}
+    described = [_backup_job(j, pods) for j in ours]
+    succeeded = [j for j in described if j["outcome"] == "succeeded"]
+    return dict(cronjob=_meta(cron).get("name"), schedule=cspec.get("schedule"), time_zone=cspec.get("timeZone"),
+                suspended=bool(cspec.get("suspend")), last_schedule=cstatus.get("lastScheduleTime"),
+                last_successful=cstatus.get("lastSuccessfulTime"),
+                last=described[-1] if described else None, last_succeeded=succeeded[-1] if succeeded else None)
+
+
+def describe(sets, pods, claims, volumes, deployments, autoscalers, cronjobs=(), jobs=()):
     """The stack from the objects read (each a list of API objects)."""
     pods = {_meta(p)["name"]: p for p in pods}
     claims = {_meta(c)["name"]: c for c in claims}
     volumes = {_meta(v)["name"]: v for v in volumes}
+    described = [describe_set(s, pods, claims, volumes) for s in sorted(sets, key=lambda s: _meta(s)["name"])]
+    for entry in described:
+        entry["backup"] = describe_backup(entry["name"], cronjobs, jobs, pods)
     return dict(
-        statefulsets=[describe_set(s, pods, claims, volumes) for s in sorted(sets, key=lambda s: _meta(s)["name"])],
+        statefulsets=described,
         deployments=[describe_deployment(d) for d in sorted(deployments, key=lambda d: _meta(d)["name"])],
         autoscalers=[describe_autoscaler(h) for h in sorted(autoscalers, key=lambda h: _meta(h)["name"])],
     )
+
+
+def stored_file(api, namespace, pod, deadline, container="store"):
+    """The snapshot a scheduled backup's store container says it stored (its log), or None when it cannot be read."""
+    path = ns_path("v1", namespace, "pods") + "/{0}/log".format(pod)
+    try:
+        text = retry(lambda: api.text(path, [("container", container)]), deadline)
+    except (TransientApiError, ApiFailure):
+        return None
+    found = STORED.findall(text or "")
+    return found[-1] if found else None
 
 
 def etcd_endpoints(sts):
@@ -262,7 +318,13 @@ def collect(api, namespace, names, members, deadline, metrics_deadline=None):
         hpas = autoscalers_with_readings(api, hpa_path, hpas, min(metrics_deadline, deadline))
     found = describe(sets, items(ns_path("v1", namespace, "pods")),
                      items(ns_path("v1", namespace, "persistentvolumeclaims")), items("/api/v1/persistentvolumes"),
-                     items(ns_path("apps/v1", namespace, "deployments"), MANAGED), hpas)
+                     items(ns_path("apps/v1", namespace, "deployments"), MANAGED), hpas,
+                     items(ns_path("batch/v1", namespace, "cronjobs"), MANAGED),
+                     items(ns_path("batch/v1", namespace, "jobs"), MANAGED))
+    for described in found["statefulsets"]:
+        last = (described["backup"] or {}).get("last_succeeded")
+        if last and not last["file"] and last["pod"]:
+            last["file"] = stored_file(api, namespace, last["pod"], deadline)
     if members:
         by_name = {_meta(s)["name"]: s for s in sets}
         for described in found["statefulsets"]:

@@ -128,12 +128,16 @@ class KubeApi:
 
     def list(self, path, query=(), timeout=30):
         """The list at ``path`` as a dict (items, metadata.resourceVersion)."""
+        return json.loads(self.text(path, query, timeout))
+
+    def text(self, path, query=(), timeout=30):
+        """The body at ``path`` as text (a pod's log)."""
         resp = self._get(path, list(query), (CONNECT_TIMEOUT, timeout))
         try:
             data = resp.data
         except Exception as err:  # pylint: disable=broad-except
             _reraise_classified(err)
-        return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+        return data.decode("utf-8") if isinstance(data, bytes) else data
 
     def send(self, method, path, body=None, query=(), content_type=None, timeout=30):
         """A write (PATCH, DELETE): the answer as a dict."""

@@ -17,6 +17,8 @@ description:
     listed too, with O(ignore:in_set=false).
   - Also returns the Deployments and the autoscaling/v2 HorizontalPodAutoscalers of the roles, with each autoscaler's
     current and desired replicas and CPU utilisation.
+  - For each set with backups, its backup CronJob's schedule and times, its newest backup Job and the newest that
+    succeeded, with the snapshot's name.
   - With O(members=true), asks the members themselves, through C(pods/exec). etcd returns the member list (name, id,
     learner, healthy, leader), with C(etcdctl) run in a Ready member's container. Galera returns what each member's
     server says of itself (C(wsrep_local_state_comment), the cluster's status and size, and its position, that is the
@@ -62,7 +64,9 @@ attributes:
     details: It never changes anything, so check mode returns the same result.
 notes:
   - The credentials need C(list) on C(statefulsets) and C(deployments) (apps), C(pods), C(persistentvolumeclaims) and
-    C(horizontalpodautoscalers) (autoscaling) in the namespace, and C(list) on C(persistentvolumes) (cluster scope).
+    C(horizontalpodautoscalers) (autoscaling), C(jobs) and C(cronjobs) (batch) in the namespace, C(get) on
+    C(pods/log) (the file of a scheduled backup; without it the file is null), and C(list) on C(persistentvolumes)
+    (cluster scope).
   - An etcd or Galera member that cannot be asked is reported with an C(error), and does not fail the module.
 seealso:
   - module: kubess.stateful.statefulset_wait
@@ -204,6 +208,42 @@ statefulsets:
             - Each member (name, state, cluster_status, cluster_size, uuid, seqno, phase, safe_to_bootstrap, error).
           type: list
           elements: dict
+    backup:
+      description:
+        - The set's backups (the objects its role labels C(app.kubernetes.io/component=backup), see O(kubess.stateful.etcd#role:main:etcd_backup)),
+          or null when it has neither a backup CronJob nor a backup Job.
+      type: dict
+      returned: always
+      contains:
+        cronjob:
+          description: Name of the backup CronJob, or null (snapshots on demand only).
+          type: str
+        schedule:
+          description: Its schedule.
+          type: str
+        time_zone:
+          description: The schedule's time zone.
+          type: str
+        suspended:
+          description: Whether the CronJob is suspended.
+          type: bool
+        last_schedule:
+          description: When the CronJob last started a backup Job.
+          type: str
+        last_successful:
+          description: When a Job of the CronJob last succeeded.
+          type: str
+        last:
+          description:
+            - The newest backup Job, scheduled or on demand (job, started, completed, outcome V(succeeded),
+              V(failed) or V(running), file, pod), or null.
+          type: dict
+        last_succeeded:
+          description:
+            - The newest backup Job that succeeded, in the same shape; C(file) is the snapshot's name on the backup
+              volume, from the Job's annotation (on demand) or its store container's log (scheduled), null when
+              neither can be read any more.
+          type: dict
 deployments:
   description: The roles' Deployments (name, replicas, ready_replicas, updated_replicas).
   returned: always

@@ -129,9 +129,15 @@ def test_autoscalers_report_replicas_and_cpu_utilisation_and_deployments_their_r
 class StackApi:
     """Lists the objects by API path and answers etcdctl and the Galera members' published files through exec."""
 
-    def __init__(self, objects, members=None, published=None):
-        self.objects, self.members, self.published = objects, members or [], published or {}
+    def __init__(self, objects, members=None, published=None, logs=None):
+        self.objects, self.members, self.published, self.logs = objects, members or [], published or {}, logs or {}
         self.queries = []
+
+    def text(self, path, query=(), timeout=30):
+        self.queries.append((path, list(query)))
+        if path in self.logs:
+            return self.logs[path]
+        raise ApiFailure(404, path)
 
     def list(self, path, query=(), timeout=30):
         self.queries.append((path, list(query)))
@@ -167,7 +173,8 @@ def stack_api():
                  # Its server does not answer: what its entrypoint published only.
                  "pxc-1": f"waiting\nordinal=1 empty=0 uuid=u-1 seqno=42 safe_to_bootstrap=1\n{SEPARATOR}\n"}
     return StackApi({"/statefulsets": sets, "/pods": pods, "/persistentvolumeclaims": claims,
-                     "/persistentvolumes": volumes, "/deployments": [], "/horizontalpodautoscalers": []},
+                     "/persistentvolumes": volumes, "/deployments": [], "/horizontalpodautoscalers": [],
+                     "/cronjobs": [], "/jobs": []},
                     members, published)
 
 
@@ -246,3 +253,72 @@ def test_a_members_output_is_split_into_what_it_published_and_what_its_server_sa
     assert status == {"wsrep_local_state_comment": "Donor/Desynced", "wsrep_cluster_size": "3"}
     # Nothing published yet, nothing answered (or an exec that printed nothing at all).
     assert parse_member(f"{SEPARATOR}\n") == ("", None, {}) and parse_member("") == ("", None, {})
+
+
+# --- Backups ----------------------------------------------------------------------------------------------------
+
+BACKUP_LABELS = dict(MANAGED, **{"app.kubernetes.io/name": "etcd-backup", "app.kubernetes.io/instance": "etcd",
+                                 "app.kubernetes.io/component": "backup"})
+
+
+def backup_job(name, started, outcome, file=None):
+    status = {"startTime": started}
+    if outcome == "succeeded":
+        status.update(succeeded=1, completionTime=started[:-3] + "30Z")
+    elif outcome == "failed":
+        status["failed"] = 1
+    meta = {"name": name, "labels": BACKUP_LABELS, "creationTimestamp": started}
+    if file:
+        meta["annotations"] = {"kubess.io/backup-file": file}
+    return {"metadata": meta, "status": status}
+
+
+def job_pod(job):
+    return {"metadata": {"name": job + "-x7k2p", "labels": {"batch.kubernetes.io/job-name": job}},
+            "spec": {}, "status": {"phase": "Succeeded"}}
+
+
+CRON = {"metadata": {"name": "etcd-backup", "labels": BACKUP_LABELS},
+        "spec": {"schedule": "0 3 * * *", "timeZone": "Etc/UTC"},
+        "status": {"lastScheduleTime": "2026-12-03T03:00:00Z", "lastSuccessfulTime": "2026-12-03T03:00:41Z"}}
+
+
+def test_backups_of_a_set_the_cronjob_the_last_job_and_the_last_that_succeeded():
+    jobs = [backup_job("etcd-backup-29412180", "2026-12-03T03:00:00Z", "succeeded"),
+            backup_job("etcd-backup-1796292900", "2026-12-03T10:15:00Z", "succeeded", "kubess-etcd-20261203T101500Z.db"),
+            backup_job("etcd-backup-1796293000", "2026-12-03T10:16:40Z", "failed"),
+            # Another set's: not this one's.
+            dict(backup_job("other-backup-1", "2026-12-03T11:00:00Z", "succeeded"),
+                 metadata={"name": "other-backup-1", "labels": dict(BACKUP_LABELS, **{"app.kubernetes.io/instance": "other"})})]
+    found = _stack.describe([sts("etcd", 3, {"app.kubernetes.io/name": "etcd"}, env=ETCD_ENV)],
+                            [job_pod("etcd-backup-29412180")], [], [], [], [], [CRON], jobs)
+    backup = found["statefulsets"][0]["backup"]
+    assert backup["cronjob"] == "etcd-backup" and backup["schedule"] == "0 3 * * *"
+    assert backup["time_zone"] == "Etc/UTC" and backup["suspended"] is False
+    assert backup["last_successful"] == "2026-12-03T03:00:41Z"
+    assert backup["last"] == dict(job="etcd-backup-1796293000", started="2026-12-03T10:16:40Z", completed=None,
+                                  outcome="failed", file=None, pod=None)
+    assert backup["last_succeeded"] == dict(job="etcd-backup-1796292900", started="2026-12-03T10:15:00Z",
+                                            completed="2026-12-03T10:15:30Z", outcome="succeeded",
+                                            file="kubess-etcd-20261203T101500Z.db", pod=None)
+
+
+def test_a_set_without_backups_has_none():
+    found = _stack.describe([sts("pxc", 3, {"app.kubernetes.io/name": "mariadb"})], [], [], [], [], [], [CRON], [])
+    assert found["statefulsets"][0]["backup"] is None
+
+
+def test_a_scheduled_backups_file_is_read_from_its_store_containers_log():
+    api = stack_api()
+    job = backup_job("etcd-backup-29412180", "2026-12-03T03:00:00Z", "succeeded")
+    api.objects["/cronjobs"], api.objects["/jobs"] = [CRON], [job]
+    api.objects["/pods"] = api.objects["/pods"] + [job_pod("etcd-backup-29412180")]
+    log = "/api/v1/namespaces/kubess/pods/etcd-backup-29412180-x7k2p/log"
+    api.logs[log] = "stored kubess-etcd-20261203T030003Z.db\ndeleted kubess-etcd-20261126T030002Z.db\n"
+    etcd = _stack.collect(api, NS, ["etcd"], False, deadline=1e12)["statefulsets"][0]
+    assert etcd["backup"]["last_succeeded"]["file"] == "kubess-etcd-20261203T030003Z.db"
+    assert (log, [("container", "store")]) in api.queries
+    # Its log gone (or unreadable): the file is not known, and the report does not fail.
+    del api.logs[log]
+    etcd = _stack.collect(api, NS, ["etcd"], False, deadline=1e12)["statefulsets"][0]
+    assert etcd["backup"]["last_succeeded"]["file"] is None
