@@ -6,23 +6,30 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def render(role: str, name: str, extra: dict[str, str] | None = None):
-    """The value of the variable `name` of `role`, with `extra` given as `-e` strings, as a user passes them."""
+def render(role: str, name: str, extra: dict[str, str] | None = None, facts: dict | None = None):
+    """The value of the variable `name` of `role`, with `extra` given as `-e` strings, as a user passes them, and
+    `facts` as play variables (facts a task of the role would set). The role's templates are found as in the role."""
     play = [{
         "hosts": "localhost", "gather_facts": False,
         "vars_files": [str(ROOT / "roles" / role / "defaults" / "main.yml"), str(ROOT / "roles" / role / "vars" / "main.yml")],
+        "vars": facts or {},
         "tasks": [{"name": "show", "ansible.builtin.debug": {"var": name}}],
     }]
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_NOCOLOR="1")
     argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local"]
     for key, value in (extra or {}).items():
         argv += ["-e", f"{key}={value}"]
-    done = subprocess.run(argv + ["/dev/stdin"], input=json.dumps(play), env=env, capture_output=True, text=True,
-                          check=False, cwd=ROOT)
+    with tempfile.TemporaryDirectory() as tmp:
+        # The play's own directory holds the role's templates, so that the role's template lookups find them.
+        (Path(tmp) / "templates").symlink_to(ROOT / "roles" / role / "templates")
+        (Path(tmp) / "play.yml").write_text(json.dumps(play), encoding="utf-8")
+        done = subprocess.run(argv + [str(Path(tmp) / "play.yml")], env=env, capture_output=True, text=True,
+                              check=False, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads(done.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"][name]
