@@ -12,8 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def render(role: str, name: str, extra: dict[str, str] | None = None, facts: dict | None = None):
-    """The value of the variable `name` of `role`, with `extra` given as `-e` strings, as a user passes them, and
+def render(role: str, name: str, extra: dict | None = None, facts: dict | None = None):
+    """The value of the variable `name` of `role`, with `extra` given as extra variables (strings as a user passes
+    them on a command line, or lists and mappings), and
     `facts` as play variables (facts a task of the role would set). The role's templates are found as in the role."""
     play = [{
         "hosts": "localhost", "gather_facts": False,
@@ -23,8 +24,9 @@ def render(role: str, name: str, extra: dict[str, str] | None = None, facts: dic
     }]
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_NOCOLOR="1")
     argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local"]
-    for key, value in (extra or {}).items():
-        argv += ["-e", f"{key}={value}"]
+    if extra:
+        # Extra variables win over the role's defaults and vars; strings stay strings, as on a command line.
+        argv += ["-e", json.dumps(extra)]
     with tempfile.TemporaryDirectory() as tmp:
         # The play's own directory holds the role's templates, so that the role's template lookups find them.
         (Path(tmp) / "templates").symlink_to(ROOT / "roles" / role / "templates")

@@ -234,3 +234,21 @@ def test_a_volume_that_holds_a_data_directory_is_left_as_it_is(place_script, tmp
     done = run_place(place_script, tmp_path)
     assert done.returncode != 0 and "already holds a data directory" in done.stderr
     assert [p.name for p in (tmp_path / "volume" / "data").iterdir()] == ["old"]
+
+
+def test_every_job_of_the_role_is_placed_with_the_members_tolerations_and_never_retried():
+    toleration = {"key": "kubess.io/real-node", "operator": "Exists", "effect": "NoSchedule"}
+    extra = {"etcd_backup": "true", "etcd_restore_from": "kubess-etcd-20261203T101500Z.db",
+             "etcd_wait_timeout": "300", "etcd_tolerations": [toleration]}
+    facts = STAMP
+    made = render("etcd", "etcd__backup_cronjob", extra, facts=facts)[0]["spec"]["jobTemplate"]
+    jobs = [made] + [render("etcd", "etcd__backup_job", extra, facts=facts)]
+    jobs += [m for m in render("etcd", "etcd__restore_manifests", extra, facts=facts) if m["kind"] == "Job"]
+    assert len(jobs) == 5
+    for job in jobs:
+        assert job["spec"]["backoffLimit"] == 0 and job["spec"]["activeDeadlineSeconds"] == 300
+        assert job["spec"]["ttlSecondsAfterFinished"] == 86400
+        spec = pod_spec(job)
+        assert spec["tolerations"] == [toleration] and spec["nodeSelector"] == {"kubess.io/etcd": "true"}
+        assert spec["restartPolicy"] == "Never" and spec["securityContext"]["runAsUser"] == 65532
+        assert spec["containers"] and spec["initContainers"] and spec["volumes"]
