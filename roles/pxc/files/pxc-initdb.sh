@@ -9,8 +9,10 @@
 # MYSQL_PWD, never on a command line.
 #
 # Inputs (environment, defaults in brackets):
-#   KUBESS_FLAVOR [percona]         percona: the image made root, xtrabackup, monitor and clustercheck;
-#                                   mariadb: make monitor and the backup (State Snapshot Transfer) user
+#   KUBESS_FLAVOR [percona]         percona: the image made root, xtrabackup, monitor and clustercheck; make
+#                                   xtrabackup from any host (backup pods);
+#                                   mariadb: make monitor and the backup (State Snapshot Transfer) user, the
+#                                   latter also from any host (backup pods)
 #   KUBESS_DATADIR [/var/lib/mysql] KUBESS_CLIENT [mysql]
 #   KUBESS_MONITOR_PASSWORD         KUBESS_MONITOR_USER [monitor]
 #   KUBESS_BACKUP_USER [mariabackup] KUBESS_BACKUP_PASSWORD
@@ -24,10 +26,20 @@ CREATE USER '${KUBESS_MONITOR_USER:-monitor}'@'localhost' IDENTIFIED BY '${KUBES
 GRANT PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.* TO '${KUBESS_MONITOR_USER:-monitor}'@'localhost';
 CREATE USER '${KUBESS_BACKUP_USER:-mariabackup}'@'localhost' IDENTIFIED BY '${KUBESS_BACKUP_PASSWORD:-}';
 GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO '${KUBESS_BACKUP_USER:-mariabackup}'@'localhost';
+CREATE USER '${KUBESS_BACKUP_USER:-mariabackup}'@'%' IDENTIFIED BY '${KUBESS_BACKUP_PASSWORD:-}';
+GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO '${KUBESS_BACKUP_USER:-mariabackup}'@'%';
 KUBESS_SQL
       rm -f -- "$kubess_marker"
     ;;
   *)
-    rm -f -- "$kubess_marker"
+    # Percona's entrypoint sources this file from process_init_file, whose local array mysql is its client as root.
+    # shellcheck disable=SC2154
+    "${mysql[@]}" <<KUBESS_SQL &&
+CREATE USER '${KUBESS_BACKUP_USER:-xtrabackup}'@'%' IDENTIFIED BY '${KUBESS_BACKUP_PASSWORD:-}';
+GRANT RELOAD, PROCESS, LOCK TABLES, REPLICATION CLIENT, BACKUP_ADMIN ON *.* TO '${KUBESS_BACKUP_USER:-xtrabackup}'@'%';
+GRANT SELECT ON performance_schema.log_status TO '${KUBESS_BACKUP_USER:-xtrabackup}'@'%';
+GRANT SELECT ON performance_schema.keyring_component_status TO '${KUBESS_BACKUP_USER:-xtrabackup}'@'%';
+KUBESS_SQL
+      rm -f -- "$kubess_marker"
     ;;
 esac

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def render(role: str, name: str, extra: dict | None = None, facts: dict | None = None):
     """The value of the variable `name` of `role`, with `extra` given as extra variables (strings as a user passes
     them on a command line, or lists and mappings), and
-    `facts` as play variables (facts a task of the role would set). The role's templates are found as in the role."""
+    `facts` as play variables (facts a task of the role would set). The role's templates and files are found as in the role."""
     play = [{
         "hosts": "localhost", "gather_facts": False,
         "vars_files": [str(ROOT / "roles" / role / "defaults" / "main.yml"), str(ROOT / "roles" / role / "vars" / "main.yml")],
@@ -28,8 +28,10 @@ def render(role: str, name: str, extra: dict | None = None, facts: dict | None =
         # Extra variables win over the role's defaults and vars; strings stay strings, as on a command line.
         argv += ["-e", json.dumps(extra)]
     with tempfile.TemporaryDirectory() as tmp:
-        # The play's own directory holds the role's templates, so that the role's template lookups find them.
-        (Path(tmp) / "templates").symlink_to(ROOT / "roles" / role / "templates")
+        # The play's own directory holds the role's templates and files, so that the role's lookups find them.
+        for kind in ("templates", "files"):
+            if (ROOT / "roles" / role / kind).is_dir():
+                (Path(tmp) / kind).symlink_to(ROOT / "roles" / role / kind)
         (Path(tmp) / "play.yml").write_text(json.dumps(play), encoding="utf-8")
         done = subprocess.run(argv + [str(Path(tmp) / "play.yml")], env=env, capture_output=True, text=True,
                               check=False, cwd=ROOT)

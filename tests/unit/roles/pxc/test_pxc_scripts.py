@@ -603,6 +603,22 @@ def test_mariadb_hands_over_to_docker_entrypoint_with_its_settings(make_pod, ord
     assert stat.S_IMODE(auth.stat().st_mode) == 0o600
 
 
+@pytest.mark.parametrize("flavor", ["percona", "mariadb"])
+def test_the_backup_user_may_log_in_from_the_backup_pods(make_pod, flavor):
+    # The backup pods read a member's files from its volume and log in over the network: the backup user from any
+    # host, with the Secret's password, made once the image made its own users (Percona's through its client array).
+    pod = make_pod("pxc-0", flavor=flavor)
+    started_with(pod.start())
+    user = {"percona": "xtrabackup", "mariadb": "mariabackup"}[flavor]
+    (call,) = [c for c in pod.calls({"percona": "mysql", "mariadb": "mariadb"}[flavor])
+               if f"CREATE USER '{user}'@'%'" in c["stdin"]]
+    assert f"IDENTIFIED BY '{SECRETS['xtrabackup-password']}'" in call["stdin"]
+    assert SECRETS["xtrabackup-password"] not in " ".join(call["argv"])
+    assert "GRANT RELOAD, PROCESS, LOCK TABLES" in call["stdin"] and f"TO '{user}'@'%'" in call["stdin"]
+    assert json.loads(pod.server.read_text())["users"][user] == SECRETS["xtrabackup-password"]
+    assert not (pod.datadir / ".kubess-initialising").exists()
+
+
 def test_decide_only_prints_the_decision(make_pod):
     pod = make_pod("pxc-2")
     pod.galera_up(0)

@@ -6,7 +6,8 @@
 #    and takes CLUSTER_JOIN from the peers it found;
 #  - CLUSTER_JOIN empty and no DATADIR/mysql: it initialises (a root password setting required; whatever is in
 #    DATADIR but hidden files is deleted; its temporary server runs Galera, so grastate.dat appears; the users,
-#    monitor from MONITOR_PASSWORD among them; /docker-entrypoint-initdb.d/*.sh sourced);
+#    monitor from MONITOR_PASSWORD among them; /docker-entrypoint-initdb.d/*.sh sourced while its temporary
+#    server runs, with the local array mysql, its client as root);
 #  - telemetry: unless PERCONA_TELEMETRY_DISABLE is non-zero it starts the telemetry agent, else it adds
 #    --percona_telemetry_disable=1 to the server's options;
 #  - then it execs the server with the arguments it was given.
@@ -34,9 +35,13 @@ if [ -z "$CLUSTER_JOIN" ] && [ "$1" = mysqld ] && [ ! -d "$DATADIR/mysql" ]; the
 	mysql=(mysql -uroot -p"${MYSQL_ROOT_PASSWORD}")
 	: "${mysql[@]}" "CREATE USER 'monitor'@'localhost' IDENTIFIED BY '${MONITOR_PASSWORD}'"
 	printf '%s\n' "monitor $MONITOR_PASSWORD" >"$STUB_LOG_DIR/image-users"
+	# Its temporary server runs while the files are sourced (process_init_file, with its local array mysql).
+	printf '{"users": {"root": "%s", "xtrabackup": "%s"}}' "$MYSQL_ROOT_PASSWORD" "$XTRABACKUP_PASSWORD" >"$STUB_SERVER"
+	export STUB_TEMP_SERVER=1
 	for f in "$STUB_INITDB"/*; do
 		case $f in *.sh) . "$f" ;; esac
 	done
+	unset STUB_TEMP_SERVER
 	echo 'MySQL init process done. Ready for start up.'
 fi
 if [ "${PERCONA_TELEMETRY_DISABLE:-0}" != 0 ]; then

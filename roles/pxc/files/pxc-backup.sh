@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The backup pod's script (the CronJob's and the entry point backup's Job): a physical backup of one Galera member,
+# streamed, gzipped and stored on the backup volume, then the oldest of this cluster's backups beyond the newest
+# KUBESS_BACKUP_KEEP deleted.
+#
+# The pod runs on the member's node with the member's data volume mounted read-only at the same path: the backup
+# tool reads the data files there, and takes its locks and the Galera position over a connection to the member, as
+# the backup user from any host ('<KUBESS_BACKUP_USER>'@'%', made by pxc-initdb.sh). Before anything is read, the
+# member must be Synced in a Primary component, and that component must hold KUBESS_BACKUP_MEMBERS members and at
+# least 2 (never the only writer) unless KUBESS_BACKUP_FORCE is 1.
+#
+# The backup is written aside (.<name>.part) and renamed once the tool said "completed OK!": a backup on the volume
+# is always whole. It says "stored <name>" last (kubess.stateful.stack_info reads it from the log).
+#
+# Inputs (environment):
+#   KUBESS_BACKUP_HOST KUBESS_BACKUP_PORT   the member's stable name and client port
+#   KUBESS_BACKUP_USER KUBESS_BACKUP_PASSWORD
+#   KUBESS_BACKUP_TOOL [mariadb-backup]     mariadb-backup or xtrabackup
+#   KUBESS_CLIENT [mariadb]                 mariadb or mysql
+#   KUBESS_BACKUP_FORMAT [mbstream]         the --stream format (and the name's extension): mbstream or xbstream
+#   KUBESS_DATADIR [/var/lib/mysql]         where the member's data volume is mounted
+#   KUBESS_BACKUP_DIR [/backup]             the backup volume
+#   KUBESS_SCRATCH [/scratch]               a writable directory for the tool's temporary files
+#   KUBESS_BACKUP_PREFIX                    <namespace>-<name>: this cluster's backups
+#   KUBESS_BACKUP_NAME                      the name to store under; empty: <prefix>-<UTC time>.<format>.gz
+#   KUBESS_BACKUP_KEEP                      how many of this cluster's backups to keep
+#   KUBESS_BACKUP_MEMBERS                   the cluster's size (pxc_replicas)
+#   KUBESS_BACKUP_FORCE [0]                 1: also with fewer members in the Primary component
+#   KUBESS_IMAGE_NAME                       the image, named in errors
+# The password reaches the programs through MYSQL_PWD, never on a command line.
+set -euo pipefail
+umask 027
+
+log() { printf '[pxc-backup] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+host=${KUBESS_BACKUP_HOST:?} port=${KUBESS_BACKUP_PORT:-3306} user=${KUBESS_BACKUP_USER:?}
+tool=${KUBESS_BACKUP_TOOL:-mariadb-backup} client=${KUBESS_CLIENT:-mariadb}
+format=${KUBESS_BACKUP_FORMAT:-mbstream} datadir=${KUBESS_DATADIR:-/var/lib/mysql}
+dir=${KUBESS_BACKUP_DIR:-/backup} scratch=${KUBESS_SCRATCH:-/scratch}
+prefix=${KUBESS_BACKUP_PREFIX:?} keep=${KUBESS_BACKUP_KEEP:-7}
+members=${KUBESS_BACKUP_MEMBERS:-1} force=${KUBESS_BACKUP_FORCE:-0}
+
+for program in "$client" "$tool" gzip awk grep sort tail; do
+  command -v "$program" >/dev/null || die "$program is not in the image ($KUBESS_IMAGE_NAME): see the image contract"
+done
+
+status=$(MYSQL_PWD=${KUBESS_BACKUP_PASSWORD:-} "$client" --host="$host" --port="$port" --user="$user" \
+  --connect-timeout=10 --batch --skip-column-names -e "SHOW GLOBAL STATUS WHERE Variable_name IN
+  ('wsrep_local_state_comment', 'wsrep_cluster_status', 'wsrep_cluster_size')" 2>"$scratch/client.err") ||
+  die "cannot ask $host as '$user': $(tr '\n' ' ' <"$scratch/client.err"). A cluster first initialised before
+its backup user could log in from any host needs it once (as root, on any member): CREATE USER '$user'@'%'
+IDENTIFIED BY '<the Secret's xtrabackup-password>'; then the grants in the pxc role README (Backups)."
+value() { awk -v k="$1" '$1 == k { print $2 }' <<<"$status"; }
+state=$(value wsrep_local_state_comment) component=$(value wsrep_cluster_status) size=$(value wsrep_cluster_size)
+log "$host: ${state:-no state}, ${component:-no component} component of ${size:-0} (the cluster has $members)"
+
+[ "$state" = Synced ] || die "$host is ${state:-not a Galera member}, not Synced: no backup is taken from it"
+[ "$component" = Primary ] || die "$host is in a ${component:-unknown} component, not the Primary one"
+if [ "${size:-0}" -lt "$members" ] || [ "${size:-0}" -lt 2 ]; then
+  [ "$force" = 1 ] || die "the Primary component has ${size:-0} of the $members members: the cluster is not healthy
+(set pxc_backup_force=true to take the backup anyway, from this Synced member)"
+  log "forced: the Primary component has ${size:-0} of the $members members"
+fi
+
+name=${KUBESS_BACKUP_NAME:-}
+[ -n "$name" ] || name="$prefix-$(date -u +%Y%m%dT%H%M%SZ).$format.gz"
+part="$dir/.$name.part"
+mkdir -p "$scratch/target" "$scratch/tmp"
+log "backing up $host into $name"
+if ! MYSQL_PWD=${KUBESS_BACKUP_PASSWORD:-} "$tool" --backup --stream="$format" --galera-info \
+     --datadir="$datadir" --host="$host" --port="$port" --user="$user" \
+     --target-dir="$scratch/target" --tmpdir="$scratch/tmp" 2>"$scratch/backup.log" | gzip -c >"$part" ||
+   ! grep -q 'completed OK!' "$scratch/backup.log"; then
+  rm -f -- "$part"
+  tail -n 20 "$scratch/backup.log" >&2
+  die "$tool did not complete: nothing stored"
+fi
+mv -- "$part" "$dir/$name"
+echo "stored $name"
+
+# This cluster's backups only: names matched exactly, newest first; the first KUBESS_BACKUP_KEEP stay.
+for path in "$dir"/*; do
+  if [[ ${path##*/} =~ ^${prefix}-[0-9]{8}T[0-9]{6}Z[.]${format}[.]gz$ ]]; then printf '%s\n' "${path##*/}"; fi
+done | sort -r | tail -n "+$((keep + 1))" | while read -r old; do rm -f -- "${dir:?}/$old"; echo "deleted $old"; done

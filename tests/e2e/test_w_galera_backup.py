@@ -1,0 +1,173 @@
+"""Galera backups in real containers (the MariaDB flavour): the site's CronJob and backup volume; a backup taken on
+demand by the Job on pxc-2's node, from its data volume (mariadb-backup streamed and gzipped onto the NFS export,
+this cluster's oldest pruned); that backup, unpacked, prepared and started by a server of its own in another pod,
+holds the row written before it and not the one written after, with the cluster's Galera position; refused while a
+member is frozen (2 of the 3 members in the Primary component), taken when forced."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import uuid
+
+from conftest import NFS_ROOT, OUTPUT, REPO, run_site
+from test_galera import CAUSAL, ensure_table, sql, wsrep_status
+
+BACKUPS = NFS_ROOT.parent / "backups" / "galera"
+PLAYBOOK = REPO / "playbooks" / "pxc_backup.yml"
+IMAGE = "kubess.local/mariadb-galera:10.11.19"
+MYSQL_UID = 999
+# Unpacks, prepares and starts the backup named $F with a server of its own (no network, no Galera, no grants), then
+# prints the Galera position the backup recorded and the markers of kubess_e2e.rows.
+CHECK = """set -euo pipefail
+mkdir -p /scratch/data
+gzip -dc "/backup/$F" | mbstream -x -C /scratch/data
+mariadb-backup --prepare --target-dir=/scratch/data >/scratch/prepare.log 2>&1 || { tail -n 20 /scratch/prepare.log; exit 1; }
+echo "galera-info $(cat /scratch/data/xtrabackup_galera_info)"
+mariadbd --no-defaults --datadir=/scratch/data --socket=/scratch/server.sock --skip-networking --skip-grant-tables \
+  --pid-file=/scratch/server.pid --tmpdir=/scratch --log-error=/scratch/server.log &
+mariadb-admin --no-defaults --socket=/scratch/server.sock --wait=120 --connect-timeout=2 ping >/dev/null
+mariadb --no-defaults --socket=/scratch/server.sock --batch --skip-column-names \
+  -e 'SELECT marker FROM kubess_e2e.rows' | sed 's/^/row /'
+mariadb-admin --no-defaults --socket=/scratch/server.sock shutdown
+"""
+
+
+def galera_jobs(stack) -> list[dict]:
+    jobs = stack.get("jobs", "-l", "app.kubernetes.io/name=galera-backup,app.kubernetes.io/component=backup")["items"]
+    return sorted(jobs, key=lambda j: j["metadata"]["creationTimestamp"])
+
+
+def ours() -> list[str]:
+    return sorted(p.name for p in BACKUPS.iterdir() if p.name.startswith("kubess-pxc-"))
+
+
+def test_the_site_keeps_a_galera_backup_cronjob_and_volume(stack):
+    cron = stack.get("cronjob", "pxc-backup")
+    assert cron["spec"]["schedule"] == "30 2 * * *" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    claim = stack.get("pvc", "pxc-backup")
+    assert claim["status"]["phase"] == "Bound"
+    volume = stack.node.cluster.get_json("pv", claim["spec"]["volumeName"])
+    assert volume["spec"]["nfs"]["path"] == str(BACKUPS)
+    assert (BACKUPS.stat().st_uid, BACKUPS.stat().st_gid) == (MYSQL_UID, MYSQL_UID)
+
+
+def check_backup(stack, name: str) -> list[str]:
+    """The lines the check pod printed for the backup ``name`` (it runs the cluster's image on the backup volume)."""
+    pod = f"galera-backup-check-{uuid.uuid4().hex[:8]}"
+    manifest = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": pod, "namespace": stack.namespace, "labels": {"app.kubernetes.io/name": "e2e-check"}},
+        "spec": {
+            "restartPolicy": "Never", "enableServiceLinks": False,
+            "nodeSelector": {"kubernetes.io/hostname": "kubess-real-1"},
+            "tolerations": [{"key": "kubess.io/real-node", "operator": "Exists", "effect": "NoSchedule"}],
+            "securityContext": {"runAsNonRoot": True, "runAsUser": MYSQL_UID, "runAsGroup": MYSQL_UID,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "check", "image": IMAGE, "imagePullPolicy": "Never", "command": ["bash", "-c", CHECK],
+                "env": [{"name": "F", "value": name}],
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                "volumeMounts": [{"name": "backup", "mountPath": "/backup", "readOnly": True},
+                                 {"name": "scratch", "mountPath": "/scratch"}]}],
+            "volumes": [{"name": "backup", "persistentVolumeClaim": {"claimName": "pxc-backup", "readOnly": True}},
+                        {"name": "scratch", "emptyDir": {}}]}}
+    stack.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    try:
+        stack.wait_for(lambda: stack.get("pod", pod)["status"].get("phase") in ("Succeeded", "Failed"),
+                       timeout=600, what=f"{pod} ended")
+        phase = stack.get("pod", pod)["status"]["phase"]
+        log = stack.kubectl("logs", "-n", stack.namespace, pod).stdout
+        assert phase == "Succeeded", log
+        return log.splitlines()
+    finally:
+        stack.kubectl("delete", "-n", stack.namespace, "pod", pod, "--wait=false", check=False)
+
+
+def test_a_backup_holds_the_rows_written_before_it_and_not_after(stack):
+    env = dict(stack.node.cluster.env, ANSIBLE_FORCE_COLOR="0")
+    ensure_table(stack, "rows")
+    before, after = uuid.uuid4().hex, uuid.uuid4().hex
+    sql(stack, "pxc-0", f"INSERT INTO kubess_e2e.rows (marker) VALUES ('{before}')")
+    # Written on ordinal 0, applied on ordinal 2 (the member backed up) before the backup starts.
+    assert sql(stack, "pxc-2", f"{CAUSAL}SELECT marker FROM kubess_e2e.rows WHERE marker = '{before}'") == [[before]]
+    # Older backups of this cluster, and one of another cluster: the new one keeps this cluster's newest two
+    # (pxc_backup_keep=2) and leaves the other's alone.
+    BACKUPS.mkdir(parents=True, exist_ok=True)
+    for name in ("kubess-pxc-20200101T000000Z.mbstream.gz", "kubess-pxc-20200102T000000Z.mbstream.gz",
+                 "other-pxc-20200101T000000Z.mbstream.gz"):
+        (BACKUPS / name).write_bytes(b"an older backup\n")
+        os.chown(BACKUPS / name, MYSQL_UID, MYSQL_UID)
+
+    taken = run_site(env, "galera-backup", "-e", "pxc_backup_keep=2", playbook=PLAYBOOK)
+    assert taken.returncode == 0, taken.tail()
+    job = galera_jobs(stack)[-1]
+    name = job["metadata"]["annotations"]["kubess.io/backup-file"]
+    assert f"Galera backup {name} on the claim pxc-backup" in taken.log.read_text(errors="replace")
+    assert job["status"].get("succeeded") == 1
+    sql(stack, "pxc-0", f"INSERT INTO kubess_e2e.rows (marker) VALUES ('{after}')")
+    # Taken on pxc-2's node, from pxc-2 (its log says which member, Synced, in a Primary component of 3).
+    (pod,) = stack.get("pods", "-l", f"job-name={job['metadata']['name']}")["items"]
+    log = stack.kubectl("logs", "-n", stack.namespace, pod["metadata"]["name"]).stdout
+    assert "pxc-2.pxc.kubess.svc.cluster.local: Synced, Primary component of 3 (the cluster has 3)" in log, log
+    assert f"stored {name}" in log.splitlines(), log
+    stored = BACKUPS / name
+    assert stored.is_file() and stored.stat().st_uid == MYSQL_UID and stored.stat().st_size > 100_000
+    names = ours()
+    assert len(names) == 2 and names[-1] == name, names
+    assert (BACKUPS / "other-pxc-20200101T000000Z.mbstream.gz").exists()
+
+    lines = check_backup(stack, name)
+    rows = {line.split(" ", 1)[1] for line in lines if line.startswith("row ")}
+    assert before in rows and after not in rows, lines
+    (position,) = [line.split(" ", 1)[1] for line in lines if line.startswith("galera-info ")]
+    assert position.split(":")[0] == wsrep_status(stack, "pxc-0")["wsrep_cluster_state_uuid"], position
+
+    # kubess.stateful.stack_info names it as the set's last backup.
+    report_file = OUTPUT / "stack-info-galera-backup.json"
+    info = run_site(env, "stack-info-galera-backup", "-e", json.dumps({"kubess_stack_info_file": str(report_file)}),
+                    playbook=REPO / "playbooks" / "stack_info.yml")
+    assert info.returncode == 0, info.tail()
+    pxc = next(s for s in json.loads(report_file.read_text())["statefulsets"] if s["name"] == "pxc")
+    assert pxc["backup"]["cronjob"] == "pxc-backup" and pxc["backup"]["last_succeeded"]["file"] == name, pxc["backup"]
+
+
+def server_pid(stack, pod: str) -> int:
+    """The host PID of the database container's first process in ``pod`` (its server once started)."""
+    ids = stack.node.crictl("ps", "-q", "--name", "^pxc$", "--label", f"io.kubernetes.pod.name={pod}",
+                            "--label", f"io.kubernetes.pod.namespace={stack.namespace}").split()
+    assert len(ids) == 1, ids
+    return int(json.loads(stack.node.crictl("inspect", ids[0]))["info"]["pid"])
+
+
+def test_a_backup_is_refused_while_a_member_is_out_and_taken_when_forced(stack):
+    env = dict(stack.node.cluster.env, ANSIBLE_FORCE_COLOR="0")
+    assert wsrep_status(stack, "pxc-2")["wsrep_cluster_size"] == "3"
+    pid = server_pid(stack, "pxc-1")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        # Galera evicts the member that stopped answering: the others form a Primary component of 2.
+        stack.wait_for(lambda: wsrep_status(stack, "pxc-2")["wsrep_cluster_size"] == "2", timeout=120,
+                       what="pxc-1 out of the Primary component")
+        held = ours()
+        refused = run_site(env, "galera-backup-refused", playbook=PLAYBOOK)
+        text = refused.log.read_text(errors="replace")
+        assert refused.returncode != 0, refused.tail()
+        assert "the Primary component has 2 of the 3 members" in text and "pxc_backup_force=true" in text, \
+            refused.tail()
+        assert ours() == held
+        forced = run_site(env, "galera-backup-forced", "-e", "pxc_backup_force=true", playbook=PLAYBOOK)
+        assert forced.returncode == 0, forced.tail()
+        name = galera_jobs(stack)[-1]["metadata"]["annotations"]["kubess.io/backup-file"]
+        assert name in ours() and name not in held
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass  # the liveness probe restarted the container meanwhile
+    since = time.time()
+    stack.wait_for(lambda: stack.ready("pxc-1") and wsrep_status(stack, "pxc-2")["wsrep_cluster_size"] == "3",
+                   timeout=600, what="pxc-1 back in the cluster")
+    print(f"pxc-1 back in the cluster {time.time() - since:.1f} s after SIGCONT")

@@ -1,0 +1,255 @@
+"""The pxc role's backups as Ansible renders them from the role's defaults and vars (the CronJob, the on-demand Job,
+the volume layout, the NetworkPolicy, the input rules, the teardown), and the backup script, run by bash against
+the stand-in client and backup tool."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from role_vars import render  # noqa: E402 pylint: disable=wrong-import-position
+
+ROLE = Path(__file__).resolve().parents[4] / "roles" / "pxc"
+BACKUP = {"pxc_backup": "true", "pxc_flavor": "mariadb"}
+STAMP = {"pxc__backup_stamp": "20261203T101500Z", "pxc__backup_epoch": "1796292900"}
+MEMBER_SELECTOR = {"app.kubernetes.io/instance": "pxc"}
+
+
+def pod_spec(job: dict) -> dict:
+    return job["spec"]["template"]["spec"]
+
+
+@pytest.fixture(scope="module")
+def cronjob() -> dict:
+    (made,) = render("pxc", "pxc__backup_cronjob", dict(BACKUP, pxc_replicas="5",
+                                                        pxc_tolerations=[{"key": "t", "operator": "Exists"}]))
+    return made
+
+
+@pytest.fixture(scope="module")
+def job() -> dict:
+    return render("pxc", "pxc__backup_job", dict(BACKUP, pxc_name="p" * 45, pxc_backup_force="true"), facts=STAMP)
+
+
+def test_the_cronjob_backs_up_the_highest_ordinal_on_its_node_from_its_volume(cronjob):
+    assert cronjob["kind"] == "CronJob" and cronjob["metadata"]["name"] == "pxc-backup"
+    assert cronjob["spec"]["schedule"] == "30 2 * * *" and cronjob["spec"]["timeZone"] == "Etc/UTC"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    spec = pod_spec(cronjob["spec"]["jobTemplate"])
+    (term,) = spec["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term == {"labelSelector": {"matchLabels": {"statefulset.kubernetes.io/pod-name": "pxc-4"}},
+                    "topologyKey": "kubernetes.io/hostname"}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["data"]["persistentVolumeClaim"] == {"claimName": "datadir-pxc-4", "readOnly": True}
+    assert volumes["backup"]["persistentVolumeClaim"] == {"claimName": "pxc-backup"}
+    (store,) = spec["containers"]
+    assert store["name"] == "store" and store["image"] == "mariadb:10.11.18" and store["command"] == ["bash", "-c"]
+    assert store["args"] == [(ROLE / "files" / "pxc-backup.sh").read_text(encoding="utf-8").rstrip("\n")]
+    assert {"name": "data", "mountPath": "/var/lib/mysql", "readOnly": True} in store["volumeMounts"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in store["env"]}
+    assert env == {
+        "KUBESS_BACKUP_HOST": "pxc-4.pxc.pxc.svc.cluster.local", "KUBESS_BACKUP_PORT": "3306",
+        "KUBESS_BACKUP_USER": "mariabackup",
+        "KUBESS_BACKUP_PASSWORD": {"secretKeyRef": {"name": "pxc-secrets", "key": "xtrabackup-password"}},
+        "KUBESS_BACKUP_TOOL": "mariadb-backup", "KUBESS_CLIENT": "mariadb", "KUBESS_BACKUP_FORMAT": "mbstream",
+        "KUBESS_DATADIR": "/var/lib/mysql", "KUBESS_BACKUP_DIR": "/backup", "KUBESS_SCRATCH": "/scratch",
+        "KUBESS_BACKUP_PREFIX": "pxc-pxc", "KUBESS_BACKUP_NAME": "", "KUBESS_BACKUP_KEEP": "7",
+        "KUBESS_BACKUP_MEMBERS": "5", "KUBESS_BACKUP_FORCE": "0", "KUBESS_IMAGE_NAME": "mariadb:10.11.18"}
+    assert spec["tolerations"] == [{"key": "t", "operator": "Exists"}]
+
+
+@pytest.mark.parametrize("kind", ["cronjob", "job"])
+def test_backup_pods_are_restricted_never_retried_and_selected_by_nothing_of_the_members(kind, request):
+    made = request.getfixturevalue(kind)
+    job_spec = (made["spec"]["jobTemplate"] if kind == "cronjob" else made)["spec"]
+    assert job_spec["backoffLimit"] == 0 and job_spec["activeDeadlineSeconds"] == 3600
+    labels = job_spec["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/name"] == "galera-backup" and labels["app.kubernetes.io/component"] == "backup"
+    spec = job_spec["template"]["spec"]
+    assert spec["securityContext"] == {"runAsNonRoot": True, "runAsUser": 999, "runAsGroup": 999,
+                                       "seccompProfile": {"type": "RuntimeDefault"}}
+    assert spec["restartPolicy"] == "Never" and spec["enableServiceLinks"] is False
+    (store,) = spec["containers"]
+    assert store["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                        "capabilities": {"drop": ["ALL"]}}
+
+
+def test_the_job_taken_now_is_named_within_the_label_limit_says_its_file_and_may_be_forced(job):
+    assert job["metadata"]["name"] == "p" * 45 + "-backup-1796292900" and len(job["metadata"]["name"]) <= 63
+    name = "pxc-" + "p" * 45 + "-20261203T101500Z.mbstream.gz"
+    assert job["metadata"]["annotations"] == {"kubess.io/backup-file": name}
+    env = {e["name"]: e.get("value") for e in pod_spec(job)["containers"][0]["env"]}
+    assert env["KUBESS_BACKUP_NAME"] == name and env["KUBESS_BACKUP_FORCE"] == "1"
+
+
+def test_the_percona_flavour_backs_up_with_xtrabackup_as_its_own_uid():
+    (made,) = render("pxc", "pxc__backup_cronjob", {"pxc_backup": "true"})
+    spec = pod_spec(made["spec"]["jobTemplate"])
+    env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+    assert (env["KUBESS_BACKUP_TOOL"], env["KUBESS_CLIENT"], env["KUBESS_BACKUP_FORMAT"]) == (
+        "xtrabackup", "mysql", "xbstream")
+    assert env["KUBESS_BACKUP_USER"] == "xtrabackup" and spec["securityContext"]["runAsUser"] == 1001
+
+
+@pytest.mark.parametrize("extra", [{}, {"pxc_backup": "true", "pxc_backup_schedule": ""}])
+def test_no_cronjob_without_backups_or_schedule(extra):
+    assert render("pxc", "pxc__backup_cronjob", extra) == []
+
+
+def test_the_backup_volume_is_in_the_layout_shared_by_directory():
+    assert render("pxc", "pxc__volumes", {})[-1].get("claim") is None
+    volumes = render("pxc", "pxc__volumes", dict(BACKUP, pxc_namespace="restored"))
+    assert volumes[-1] == {"claim": "pxc-backup", "namespace": "restored", "directory": "backups/galera",
+                           "size": "20Gi", "storage_class": "kubess-nfs", "access_modes": ["ReadWriteMany"],
+                           "owner": 999, "group": 999, "mode": "0750"}
+
+
+def test_the_network_policy_lets_the_backup_pods_reach_the_client_port_only_with_backups():
+    def backup_rules(extra):
+        policy = render("pxc", "lookup('ansible.builtin.template', 'networkpolicy.yaml.j2') | ansible.builtin.from_yaml",
+                        extra)
+        return [r for r in policy["spec"]["ingress"]
+                if r["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "galera-backup",
+                                                                  "app.kubernetes.io/instance": "pxc"}}}]]
+    assert backup_rules(BACKUP) == [{"from": backup_rules(BACKUP)[0]["from"],
+                                     "ports": [{"protocol": "TCP", "port": 3306}]}]
+    assert backup_rules({}) == []
+
+
+@pytest.mark.parametrize("var, value, fragment", [
+    ("pxc_backup_keep", "0", "pxc_backup_keep "),
+    ("pxc_backup_timeout", "10", "pxc_backup_timeout "),
+    ("pxc_backup_schedule", "nightly", "pxc_backup_schedule must be empty or a cron schedule"),
+    ("pxc_backup_time_zone", "Not:a:zone", "pxc_backup_time_zone must be an IANA time zone"),
+    ("pxc_backup_directory", "../elsewhere", "pxc_backup_directory must be a relative path"),
+    ("pxc_backup_size", "lots", "pxc_backup_size "),
+    ("pxc_name", "p" * 46, "pxc_name must be at most 45 characters with pxc_backup"),
+])
+def test_bad_backup_input_is_refused_naming_the_variable(var, value, fragment):
+    problems = render("pxc", "pxc__input_problems", dict(BACKUP, **{var: value}))
+    assert any(p.startswith(fragment) for p in problems), problems
+
+
+def test_good_backup_input_has_no_problem():
+    assert render("pxc", "pxc__input_problems", dict(BACKUP, pxc_backup_schedule="@daily")) == []
+
+
+def test_teardown_removes_the_cronjob_and_jobs_by_their_labels():
+    entries = {e["kind"]: e for e in render("pxc", "pxc__teardown", {"pxc_state": "absent"})}
+    for kind in ("CronJob", "Job"):
+        assert sorted(entries[kind]["selectors"]) == [
+            "app.kubernetes.io/instance=pxc", "app.kubernetes.io/managed-by=kubess.stateful",
+            "app.kubernetes.io/name=galera-backup"]
+
+
+def test_a_cronjob_switched_off_is_removed_only_when_the_cluster_has_it():
+    have = {"pxc__cluster": {"backup_cronjob": [{"kind": "CronJob"}], "network_policy": []}}
+    assert render("pxc", "pxc__switched_off", {}, facts=have) == [
+        {"api_version": "batch/v1", "kind": "CronJob", "name": "pxc-backup"}]
+    assert render("pxc", "pxc__switched_off", BACKUP, facts=have) == []
+    assert render("pxc", "pxc__switched_off", {}, facts={"pxc__cluster": {"backup_cronjob": []}}) == []
+
+
+# --- The backup script, run by bash with stand-in programs on PATH ------------------------------------------------
+
+STANDIN = """#!/bin/sh
+# Stand-in {name}: records its arguments and MYSQL_PWD, answers from $STUB_DIR.
+printf '%s\\n' "$*" >>"$STUB_DIR/{name}.args"
+printf '%s\\n' "$MYSQL_PWD" >>"$STUB_DIR/{name}.pwd"
+{body}
+"""
+CLIENT = """[ -f "$STUB_DIR/refuse" ] && { echo "ERROR 1045 (28000): Access denied" >&2; exit 1; }
+cat "$STUB_DIR/status"
+"""
+TOOL = """[ -f "$STUB_DIR/tool-fails" ] && { echo "[00] FATAL ERROR: cannot read" >&2; exit 1; }
+printf 'MBSTREAM-DATA'
+echo "[00] completed OK!" >&2
+"""
+HEALTHY = "wsrep_local_state_comment\tSynced\nwsrep_cluster_status\tPrimary\nwsrep_cluster_size\t3\n"
+
+
+def run_backup(tmp_path: Path, status: str = HEALTHY, **env: str) -> subprocess.CompletedProcess:
+    bin_dir, stub, backup, scratch = (tmp_path / d for d in ("bin", "stub", "backup", "scratch"))
+    for directory in (bin_dir, stub, backup, scratch):
+        directory.mkdir(exist_ok=True)
+    for name, body in (("mariadb", CLIENT), ("mariadb-backup", TOOL)):
+        path = bin_dir / name
+        path.write_text(STANDIN.format(name=name, body=body), encoding="utf-8")
+        path.chmod(0o755)
+    (stub / "status").write_text(status, encoding="utf-8")
+    base = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "STUB_DIR": str(stub), "KUBESS_BACKUP_HOST": "pxc-2.pxc",
+            "KUBESS_BACKUP_USER": "mariabackup", "KUBESS_BACKUP_PASSWORD": "s3cret-backup-pw",
+            "KUBESS_BACKUP_DIR": str(backup), "KUBESS_SCRATCH": str(scratch), "KUBESS_BACKUP_PREFIX": "ns-pxc",
+            "KUBESS_BACKUP_KEEP": "2", "KUBESS_BACKUP_MEMBERS": "3", "KUBESS_IMAGE_NAME": "mariadb:test"}
+    return subprocess.run(["bash", "-c", (ROLE / "files" / "pxc-backup.sh").read_text(encoding="utf-8")],
+                          env=dict(base, **env), capture_output=True, text=True, check=False)
+
+
+def stored(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "backup").iterdir())
+
+
+def test_the_script_streams_gzips_and_keeps_the_newest_of_this_cluster_only(tmp_path):
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    for name in ("ns-pxc-20261201T000000Z.mbstream.gz", "ns-pxc-20261202T000000Z.mbstream.gz",
+                 "other-pxc-20260101T000000Z.mbstream.gz", "ns-pxc-notes.txt"):
+        (backup / name).write_text("old", encoding="utf-8")
+    result = run_backup(tmp_path, KUBESS_BACKUP_NAME="ns-pxc-20261203T101500Z.mbstream.gz")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["stored ns-pxc-20261203T101500Z.mbstream.gz",
+                                          "deleted ns-pxc-20261201T000000Z.mbstream.gz"]
+    assert stored(tmp_path) == ["ns-pxc-20261202T000000Z.mbstream.gz", "ns-pxc-20261203T101500Z.mbstream.gz",
+                                "ns-pxc-notes.txt", "other-pxc-20260101T000000Z.mbstream.gz"]
+    assert subprocess.run(["gzip", "-dc", str(backup / "ns-pxc-20261203T101500Z.mbstream.gz")], capture_output=True,
+                          check=True).stdout == b"MBSTREAM-DATA"
+    args = (tmp_path / "stub" / "mariadb-backup.args").read_text(encoding="utf-8").split()
+    assert {"--backup", "--stream=mbstream", "--galera-info", "--datadir=/var/lib/mysql", "--host=pxc-2.pxc",
+            "--port=3306", "--user=mariabackup"} <= set(args)
+    # The password only through MYSQL_PWD.
+    for program in ("mariadb", "mariadb-backup"):
+        assert "s3cret-backup-pw" not in (tmp_path / "stub" / f"{program}.args").read_text(encoding="utf-8")
+        assert (tmp_path / "stub" / f"{program}.pwd").read_text(encoding="utf-8") == "s3cret-backup-pw\n"
+
+
+@pytest.mark.parametrize("status, force, fragment", [
+    (HEALTHY.replace("Synced", "Donor/Desynced"), "1", "pxc-2.pxc is Donor/Desynced, not Synced"),
+    (HEALTHY.replace("Primary", "non-Primary"), "1", "in a non-Primary component"),
+    (HEALTHY.replace("\t3\n", "\t2\n"), "0", "the Primary component has 2 of the 3 members"),
+    (HEALTHY.replace("\t3\n", "\t1\n").replace("", ""), "0", "the Primary component has 1 of the 3 members"),
+])
+def test_an_unhealthy_member_or_cluster_is_refused_and_nothing_is_read(tmp_path, status, force, fragment):
+    result = run_backup(tmp_path, status=status, KUBESS_BACKUP_FORCE=force)
+    assert result.returncode == 1 and fragment in result.stderr, result.stderr
+    assert not (tmp_path / "stub" / "mariadb-backup.args").exists() and stored(tmp_path) == []
+
+
+def test_force_takes_the_backup_from_a_synced_member_of_a_smaller_primary_component(tmp_path):
+    result = run_backup(tmp_path, status=HEALTHY.replace("\t3\n", "\t2\n"), KUBESS_BACKUP_FORCE="1")
+    assert result.returncode == 0 and "forced: the Primary component has 2 of the 3 members" in result.stderr
+    (name,) = stored(tmp_path)
+    assert name.startswith("ns-pxc-") and name.endswith(".mbstream.gz") and len(name) == len(
+        "ns-pxc-20261203T101500Z.mbstream.gz")
+
+
+def test_a_backup_user_that_cannot_log_in_is_named_with_the_way_to_make_it(tmp_path):
+    (tmp_path / "stub").mkdir()
+    (tmp_path / "stub" / "refuse").write_text("", encoding="utf-8")
+    result = run_backup(tmp_path)
+    assert result.returncode == 1
+    assert "cannot ask pxc-2.pxc as 'mariabackup'" in result.stderr and "Access denied" in result.stderr
+    assert "CREATE USER 'mariabackup'@'%'" in result.stderr and "s3cret-backup-pw" not in result.stderr
+
+
+def test_a_failed_backup_tool_stores_nothing_and_says_why(tmp_path):
+    (tmp_path / "stub").mkdir()
+    (tmp_path / "stub" / "tool-fails").write_text("", encoding="utf-8")
+    result = run_backup(tmp_path)
+    assert result.returncode == 1 and "FATAL ERROR: cannot read" in result.stderr
+    assert "mariadb-backup did not complete: nothing stored" in result.stderr
+    assert stored(tmp_path) == []
