@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import time
 import uuid
@@ -171,3 +173,62 @@ def test_a_backup_is_refused_while_a_member_is_out_and_taken_when_forced(stack):
     stack.wait_for(lambda: stack.ready("pxc-1") and wsrep_status(stack, "pxc-2")["wsrep_cluster_size"] == "3",
                    timeout=600, what="pxc-1 back in the cluster")
     print(f"pxc-1 back in the cluster {time.time() - since:.1f} s after SIGCONT")
+
+
+RESTORED = "kubess-restore-galera"
+PASSWORDS = {"pxc_root_password": "root-password", "pxc_xtrabackup_password": "xtrabackup-password",
+             "pxc_monitor_password": "monitor-password", "pxc_clustercheck_password": "clustercheck-password",
+             "pxc_wordpress_password": "wordpress-password"}
+
+
+def test_a_new_cluster_restored_from_a_backup_has_its_rows(stack):
+    """A backup taken now, a row written after it; then the site with --tags pxc into a new namespace with
+    pxc_restore_from and the passwords of the cluster backed up: pxc-0 bootstraps from the restored data directory,
+    the others join it; every member is Synced, the row written before the backup is there, the one after is not."""
+    env = dict(stack.node.cluster.env, ANSIBLE_FORCE_COLOR="0")
+    ensure_table(stack, "rows")
+    before, after = uuid.uuid4().hex, uuid.uuid4().hex
+    sql(stack, "pxc-0", f"INSERT INTO kubess_e2e.rows (marker) VALUES ('{before}')")
+    assert sql(stack, "pxc-2", f"{CAUSAL}SELECT marker FROM kubess_e2e.rows WHERE marker = '{before}'") == [[before]]
+    taken = run_site(env, "galera-backup-for-restore", playbook=PLAYBOOK)
+    assert taken.returncode == 0, taken.tail()
+    name = galera_jobs(stack)[-1]["metadata"]["annotations"]["kubess.io/backup-file"]
+    sql(stack, "pxc-0", f"INSERT INTO kubess_e2e.rows (marker) VALUES ('{after}')")
+
+    # Over the running cluster: refused in the preflight, naming the variable.
+    refused = run_site(env, "galera-restore-refused", "--tags", "pxc", "-e", f"pxc_restore_from={name}")
+    assert refused.returncode != 0, refused.tail()
+    assert f"pxc_restore_from names a backup, but the StatefulSet pxc exists in {stack.namespace}" in \
+        refused.log.read_text(errors="replace"), refused.tail()
+
+    passwords = {var: stack.secret("pxc-secrets", key) for var, key in PASSWORDS.items()}
+    shutil.rmtree(NFS_ROOT.parent / RESTORED, ignore_errors=True)
+    restored = run_site(env, "galera-restore", "--tags", "pxc",
+                        "-e", json.dumps(dict(passwords, pxc_namespace=RESTORED, pxc_restore_from=name)))
+    ns = ["-n", RESTORED]
+    try:
+        assert restored.returncode == 0, restored.tail()
+        job = stack.node.cluster.get_json("job", "pxc-restore", *ns)
+        assert job["status"].get("succeeded") == 1
+        log = stack.kubectl("logs", *ns, "job/pxc-restore").stdout
+        assert f"restored {name} into /var/lib/mysql: cluster " in log and "safe_to_bootstrap: 1" in log, log
+
+        def rows(member: str) -> set[str]:
+            done = stack.kubectl("exec", *ns, member, "-c", "pxc", "-i", "--", "mariadb",
+                                 "--defaults-extra-file=/dev/stdin", "--batch", "--skip-column-names", "-e",
+                                 f"{CAUSAL}SELECT marker FROM kubess_e2e.rows; "
+                                 "SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'",
+                                 input=f"[client]\nuser=root\npassword={passwords['pxc_root_password']}\n")
+            return set(done.stdout.split())
+
+        for member in ("pxc-0", "pxc-1", "pxc-2"):
+            seen = rows(member)
+            assert before in seen and after not in seen and "Synced" in seen, (member, sorted(seen)[:5])
+        # pxc-0 started from the restored data directory at the backup's Galera position, marked safe to bootstrap.
+        uuid_, seqno = re.search(r"cluster ([0-9a-f-]{36}) at seqno (-?\d+)", log).groups()
+        first = stack.kubectl("logs", *ns, "pxc-0", "-c", "pxc").stdout
+        assert f"uuid={uuid_} seqno={seqno} safe_to_bootstrap=1" in first, first[-2000:]
+    finally:
+        gone = run_site(env, "galera-restore-teardown", "--tags", "pxc",
+                        "-e", json.dumps({"pxc_namespace": RESTORED, "pxc_state": "absent", "pxc_purge": True}))
+    assert gone.returncode == 0, gone.tail()

@@ -253,3 +253,138 @@ def test_a_failed_backup_tool_stores_nothing_and_says_why(tmp_path):
     assert result.returncode == 1 and "FATAL ERROR: cannot read" in result.stderr
     assert "mariadb-backup did not complete: nothing stored" in result.stderr
     assert stored(tmp_path) == []
+
+
+# --- Restore --------------------------------------------------------------------------------------------------------
+
+RESTORE = {"pxc_flavor": "mariadb", "pxc_restore_from": "kubess-pxc-20261203T023000Z.mbstream.gz",
+           "pxc_namespace": "restored"}
+
+
+def test_restore_makes_the_sets_claims_then_one_job_on_the_first_members_volume():
+    claims = render("pxc", "pxc__restore_claims", RESTORE)
+    assert [c["metadata"]["name"] for c in claims] == ["datadir-pxc-0", "datadir-pxc-1", "datadir-pxc-2"]
+    for claim in claims:
+        assert claim["kind"] == "PersistentVolumeClaim" and claim["metadata"]["namespace"] == "restored"
+        assert claim["metadata"]["labels"] == {"app.kubernetes.io/name": "mariadb", "app.kubernetes.io/instance": "pxc"}
+        assert claim["spec"] == {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}},
+                                 "storageClassName": "kubess-nfs"}
+    job = render("pxc", "pxc__restore_job", RESTORE)
+    assert job["metadata"]["name"] == "pxc-restore" and job["metadata"]["labels"]["app.kubernetes.io/component"] == \
+        "restore"
+    spec = pod_spec(job)
+    volumes = {v["name"]: v.get("persistentVolumeClaim") for v in spec["volumes"]}
+    assert volumes["data"] == {"claimName": "datadir-pxc-0"}
+    assert volumes["backup"] == {"claimName": "pxc-backup", "readOnly": True}
+    (container,) = spec["containers"]
+    assert container["args"] == [(ROLE / "files" / "pxc-restore.sh").read_text(encoding="utf-8").rstrip("\n")]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["KUBESS_RESTORE_FROM"] == RESTORE["pxc_restore_from"]
+    assert (env["KUBESS_BACKUP_TOOL"], env["KUBESS_STREAM_TOOL"]) == ("mariadb-backup", "mbstream")
+    assert spec["securityContext"]["runAsUser"] == 999 and job["spec"]["backoffLimit"] == 0
+
+
+def test_restore_needs_the_backup_volume_in_the_layout():
+    assert render("pxc", "pxc__volumes", RESTORE)[-1]["claim"] == "pxc-backup"
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    ({"pxc_restore_from": "../../etc/passwd"}, "pxc_restore_from must be the file name of a backup"),
+    ({"pxc_restore_from": "kubess-pxc-20261203T023000Z.xbstream.gz"}, "pxc_restore_from is a backup of the percona"),
+    ({"pxc_flavor": "percona"}, "pxc_restore_from is a backup of the mariadb flavour"),
+])
+def test_bad_restore_input_is_refused_naming_the_variable(extra, fragment):
+    problems = render("pxc", "pxc__input_problems", dict(RESTORE, **extra))
+    assert any(p.startswith(fragment) for p in problems), problems
+
+
+def test_a_restore_over_a_running_cluster_is_refused():
+    rule = [r for r in render("pxc", "pxc__cluster_rules", RESTORE,
+                              facts={"pxc__cluster": {"statefulset": [{"metadata": {"name": "pxc"}}], "claims": [],
+                                                      "nodes": [], "namespace": [{}], "bootstrap": []}})
+            if r["var"] == "pxc_restore_from"]
+    assert rule and not rule[0]["ok"] and "the StatefulSet pxc exists in restored" in rule[0]["msg"]
+
+
+RESTORE_STANDINS = {
+    "mbstream": """#!/bin/sh
+# Stand-in mbstream -x -C DIR: the stream is a tar of the backup's files.
+[ "$1" = -x ] && [ "$2" = -C ] || exit 2
+tar -x -C "$3"
+""",
+    "mariadb-backup": """#!/bin/sh
+# Stand-in mariadb-backup --prepare --target-dir=DIR: marks the directory prepared.
+[ -f "$STUB_DIR/prepare-fails" ] && { echo "[00] FATAL ERROR: cannot apply the log" >&2; exit 1; }
+touch "${2#--target-dir=}/prepared"
+""",
+}
+
+
+def run_restore(tmp_path: Path, files: dict[str, str]) -> subprocess.CompletedProcess:
+    bin_dir, stub, backup, data, scratch = (tmp_path / d for d in ("bin", "stub", "backup", "data", "scratch"))
+    for directory in (bin_dir, stub, backup, data, scratch):
+        directory.mkdir(exist_ok=True)
+    for name, body in RESTORE_STANDINS.items():
+        (bin_dir / name).write_text(body, encoding="utf-8")
+        (bin_dir / name).chmod(0o755)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for name, text in files.items():
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_text(text, encoding="utf-8")
+    subprocess.run(f"tar -C {tree} -c . | gzip -c > {backup}/kubess-pxc-20261203T023000Z.mbstream.gz", shell=True,
+                   check=True)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "STUB_DIR": str(stub),
+           "KUBESS_RESTORE_FROM": "kubess-pxc-20261203T023000Z.mbstream.gz", "KUBESS_BACKUP_DIR": str(backup),
+           "KUBESS_DATADIR": str(data), "KUBESS_SCRATCH": str(scratch), "KUBESS_IMAGE_NAME": "mariadb:test"}
+    return subprocess.run(["bash", "-c", (ROLE / "files" / "pxc-restore.sh").read_text(encoding="utf-8")], env=env,
+                          capture_output=True, text=True, check=False)
+
+
+UUID = "0b5c3e1a-9d2f-11ef-8a4b-2f6f8e1c0d7a"
+BACKED_UP = {"mysql/user.frm": "users", "kubess_e2e/rows.ibd": "rows",
+             "xtrabackup_galera_info": f"{UUID}:355 0-1-360\n"}
+
+
+def test_the_restore_writes_the_data_directory_at_the_backups_position_safe_to_bootstrap(tmp_path):
+    result = run_restore(tmp_path, BACKED_UP)
+    assert result.returncode == 0, result.stderr
+    data = tmp_path / "data"
+    assert result.stdout.strip() == (f"restored kubess-pxc-20261203T023000Z.mbstream.gz into {data}: cluster {UUID} "
+                                     "at seqno 355, safe_to_bootstrap: 1")
+    assert (data / "kubess_e2e" / "rows.ibd").read_text(encoding="utf-8") == "rows" and (data / "prepared").exists()
+    assert (data / "grastate.dat").read_text(encoding="utf-8") == (
+        f"# GALERA saved state\nversion: 2.1\nuuid:    {UUID}\nseqno:   355\nsafe_to_bootstrap: 1\n")
+    assert not (data / ".kubess-restoring").exists()
+
+
+def test_a_volume_that_holds_data_is_left_as_it_is(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "grastate.dat").write_text("kept", encoding="utf-8")
+    result = run_restore(tmp_path, BACKED_UP)
+    assert result.returncode == 1 and "the volume already holds data (grastate.dat): it is left as it is" in \
+        result.stderr
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["grastate.dat"]
+
+
+@pytest.mark.parametrize("files, fragment", [
+    ({"mysql/user.frm": "users"}, "has no Galera position (xtrabackup_galera_info)"),
+    ({"xtrabackup_galera_info": "garbage\n"}, "has no Galera position that can be read"),
+])
+def test_a_backup_without_a_position_is_not_restored(tmp_path, files, fragment):
+    result = run_restore(tmp_path, files)
+    assert result.returncode == 1 and fragment in result.stderr, result.stderr
+    assert not (tmp_path / "data" / "grastate.dat").exists()
+
+
+def test_a_failed_prepare_keeps_nothing_in_the_data_directory_but_the_work_started_over_next_time(tmp_path):
+    (tmp_path / "stub").mkdir()
+    (tmp_path / "stub" / "prepare-fails").write_text("", encoding="utf-8")
+    result = run_restore(tmp_path, BACKED_UP)
+    assert result.returncode == 1 and "cannot apply the log" in result.stderr
+    assert [p.name for p in (tmp_path / "data").iterdir()] == [".kubess-restoring"]
+    (tmp_path / "stub" / "prepare-fails").unlink()
+    (tmp_path / "tree").rename(tmp_path / "tree-before")
+    again = run_restore(tmp_path, BACKED_UP)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "data" / "grastate.dat").exists() and not (tmp_path / "data" / ".kubess-restoring").exists()
