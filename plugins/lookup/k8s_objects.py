@@ -24,12 +24,8 @@ options:
     type: list
     elements: dict
     required: true
-  kubeconfig:
-    description: Kubeconfig file; the kubernetes client's default when not given.
-    type: str
-  context:
-    description: Context of that kubeconfig; its current context when not given.
-    type: str
+extends_documentation_fragment:
+  - kubess.stateful.k8s_lookup
 """
 
 EXAMPLES = r"""
@@ -50,24 +46,19 @@ _raw:
 """
 
 from ansible.errors import AnsibleError
-from ansible.plugins.loader import lookup_loader
-from ansible.plugins.lookup import LookupBase
+from ansible_collections.kubess.stateful.plugins.plugin_utils._named_reads import NamedReads
 
 
-class LookupModule(LookupBase):
+class LookupModule(NamedReads):
     """Several kubernetes.core.k8s lookups, under names."""
 
-    def run(self, terms, variables=None, **kwargs):
-        if len(terms) != 1 or not isinstance(terms[0], dict):
-            raise AnsibleError("k8s_objects takes one mapping of names to queries")
-        auth = {key: value for key, value in kwargs.items() if key in ("kubeconfig", "context") and value}
-        reader = lookup_loader.get("kubernetes.core.k8s", loader=self._loader, templar=self._templar)
-        found = {}
-        for name, query in terms[0].items():
-            if not isinstance(query, dict) or not query.get("kind"):
-                raise AnsibleError(f"k8s_objects: the query {name!r} must be a mapping with a kind, got {query!r}")
-            found[name] = [_without_values(obj) for obj in reader.run([], variables, **dict(query, **auth))]
-        return [found]
+    name = "k8s_objects"
+    takes = "queries"
+
+    def read(self, reader, variables, name, wanted, auth, **kwargs):
+        if not isinstance(wanted, dict) or not wanted.get("kind"):
+            raise AnsibleError(f"k8s_objects: the query {name!r} must be a mapping with a kind, got {wanted!r}")
+        return [_without_values(obj) for obj in reader.run([], variables, **dict(wanted, **auth))]
 
 
 def _without_values(obj):

@@ -25,12 +25,8 @@ options:
     description: Namespace of the Secrets.
     type: str
     required: true
-  kubeconfig:
-    description: Kubeconfig file; the kubernetes client's default when not given.
-    type: str
-  context:
-    description: Context of that kubeconfig; its current context when not given.
-    type: str
+extends_documentation_fragment:
+  - kubess.stateful.k8s_lookup
 """
 
 EXAMPLES = r"""
@@ -51,28 +47,25 @@ import base64
 import binascii
 
 from ansible.errors import AnsibleError
-from ansible.plugins.loader import lookup_loader
-from ansible.plugins.lookup import LookupBase
+from ansible_collections.kubess.stateful.plugins.plugin_utils._named_reads import NamedReads
 
 
-class LookupModule(LookupBase):
+class LookupModule(NamedReads):
     """Several Secrets, read with kubernetes.core.k8s and decoded, under names."""
 
+    name = "secret_data"
+    takes = "Secret names"
+
     def run(self, terms, variables=None, **kwargs):
-        if len(terms) != 1 or not isinstance(terms[0], dict):
-            raise AnsibleError("secret_data takes one mapping of names to Secret names")
-        namespace = kwargs.get("namespace")
-        if not namespace:
+        if not kwargs.get("namespace"):
             raise AnsibleError("secret_data needs the namespace of the Secrets")
-        auth = {key: value for key, value in kwargs.items() if key in ("kubeconfig", "context") and value}
-        reader = lookup_loader.get("kubernetes.core.k8s", loader=self._loader, templar=self._templar)
-        found = {}
-        for name, secret in terms[0].items():
-            if not secret or not isinstance(secret, str):
-                raise AnsibleError(f"secret_data: the Secret of {name!r} must be a name, got {secret!r}")
-            objects = reader.run([], variables, kind="Secret", namespace=namespace, resource_name=secret, **auth)
-            found[name] = decoded(objects[0] if objects else None)
-        return [found]
+        return super().run(terms, variables, **kwargs)
+
+    def read(self, reader, variables, name, wanted, auth, **kwargs):
+        if not wanted or not isinstance(wanted, str):
+            raise AnsibleError(f"secret_data: the Secret of {name!r} must be a name, got {wanted!r}")
+        objects = reader.run([], variables, kind="Secret", namespace=kwargs["namespace"], resource_name=wanted, **auth)
+        return decoded(objects[0] if objects else None)
 
 
 def decoded(secret):

@@ -26,6 +26,7 @@ from ansible_collections.kubess.stateful.plugins.module_utils._ordinal import (
     describe_pod,
 )
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
+    SetAccess,
     ns_path,
     retry,
     watch_one,
@@ -119,22 +120,16 @@ def quorum_problem(action, ordinal, members, healthy):
     return None
 
 
-class EtcdMembers:
+class EtcdMembers(SetAccess):
     """The etcd membership of StatefulSet ``namespace/name``, read and changed with etcdctl in a member's pod."""
 
     def __init__(self, api, name, namespace, scheme, client_port, peer_port, domain, container, deadline,
                  clock=time.monotonic, pause=time.sleep):
-        self.api = api
-        self.name = name
-        self.namespace = namespace
-        self.scheme = scheme
-        self.client_port = client_port
-        self.peer_port = peer_port
-        self.domain = domain
-        self.container = container
-        self.deadline = deadline
-        self.clock = clock
-        self.pause = pause
+        super().__init__(api, name, namespace, clock)
+        # How the members are reached: etcdctl in ``container``, at <pod>.<domain> on these ports.
+        self.scheme, self.client_port, self.peer_port = scheme, client_port, peer_port
+        self.domain, self.container = domain, container
+        self.deadline, self.pause = deadline, pause
         self.exec_pod = None
 
     def ref(self):

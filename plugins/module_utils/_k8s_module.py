@@ -8,30 +8,17 @@ import copy
 import time
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.kubernetes.core.plugins.module_utils.ansiblemodule import (
-    AnsibleModule,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
-    AUTH_ARG_SPEC,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
-    get_api_client,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
-    AnsibleK8SModule,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
-    CoreException,
-)
+from ansible_collections.kubernetes.core.plugins.module_utils.ansiblemodule import AnsibleModule
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
     ApiFailure,
     StatefulSetWaitError,
     TransientApiError,
 )
-from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
-    HAS_K8S,
-    K8S_IMP_ERR,
-)
+from ansible_collections.kubess.stateful.plugins.module_utils._watch import HAS_K8S, K8S_IMP_ERR
 
 
 def with_auth(options):
@@ -39,6 +26,12 @@ def with_auth(options):
     args = copy.deepcopy(AUTH_ARG_SPEC)
     args.update(copy.deepcopy(options))
     return args
+
+
+def set_argspec(options):
+    """The argument spec of a module that works on one StatefulSet: the connection options, the set's ``name`` and
+    ``namespace`` (documented by the doc fragment kubess.stateful.statefulset), then the module's own."""
+    return with_auth(dict(name=dict(type="str", required=True), namespace=dict(type="str", required=True), **options))
 
 
 def finish(module, call, what):

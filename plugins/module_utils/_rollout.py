@@ -30,6 +30,7 @@ from ansible_collections.kubess.stateful.plugins.module_utils._statefulset_waite
     StatefulSetWaiter,
 )
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
+    SetAccess,
     ns_path,
     retry,
     watch_one,
@@ -47,18 +48,15 @@ def observed(sts):
     return dig(sts, "status", "observedGeneration", default=0) >= dig(sts, "metadata", "generation", default=0)
 
 
-class Rollout:
+class Rollout(SetAccess):
     """Move the StatefulSet ``namespace/name`` to its update revision, one ordinal at a time, the highest first."""
 
     def __init__(self, api, name, namespace, timeout=300, fail_fast=True, controller_stall_timeout=60,
                  clock=time.monotonic):
-        self.api = api
-        self.name = name
-        self.namespace = namespace
+        super().__init__(api, name, namespace, clock)
         self.timeout = float(timeout)
         self.fail_fast = fail_fast
         self.stall_timeout = controller_stall_timeout
-        self.clock = clock
         self.started = clock()
         self.sts_path = ns_path("apps/v1", namespace, "statefulsets") + "/" + name
         self.sts_list_path = ns_path("apps/v1", namespace, "statefulsets")

@@ -17,6 +17,7 @@ from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import
     StatefulSetWaitError,
 )
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
+    SetAccess,
     ns_path,
     retry,
     watch_one,
@@ -50,16 +51,13 @@ def describe_pod(pod):
     return "; ".join(parts)
 
 
-class ScaleDown:
+class ScaleDown(SetAccess):
     """Scale the StatefulSet ``namespace/name`` down to ``replicas``, one ordinal at a time."""
 
     def __init__(self, api, name, namespace, replicas, deadline, clock=time.monotonic):
-        self.api = api
-        self.name = name
-        self.namespace = namespace
+        super().__init__(api, name, namespace, clock)
         self.target = replicas
         self.deadline = deadline
-        self.clock = clock
         self.sts_path = ns_path("apps/v1", namespace, "statefulsets") + "/" + name
         self.pods_path = ns_path("v1", namespace, "pods")
 

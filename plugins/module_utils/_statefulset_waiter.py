@@ -49,6 +49,7 @@ from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
     FATAL,
     RESYNC,
     SYNC,
+    SetAccess,
     WatchStream,
     ns_path,
     strip,
@@ -64,7 +65,7 @@ def controller_look_interval(stall_timeout):
     return min(5.0, max(0.5, stall_timeout / 20.0)) if stall_timeout else 5.0
 
 
-class StatefulSetWaiter:
+class StatefulSetWaiter(SetAccess):
     """Waits until the StatefulSet ``name`` in ``namespace`` has every ordinal Ready, or fails saying why not."""
 
     def __init__(
@@ -82,9 +83,7 @@ class StatefulSetWaiter:
         wall_clock=time.time,
         started=None,
     ):
-        self.api = api
-        self.name = name
-        self.namespace = namespace
+        super().__init__(api, name, namespace, clock)
         self.replicas = replicas
         self.timeout = float(timeout)
         self.wait_for_set = wait_for_set
@@ -92,7 +91,6 @@ class StatefulSetWaiter:
         self.fail_fast = fail_fast
         self.stall_timeout = controller_stall_timeout or 0
         self.look_interval = controller_look_interval(self.stall_timeout)
-        self.clock = clock
         self.wall_clock = wall_clock
         self.started = clock() if started is None else started
         self.deadline = self.started + self.timeout

@@ -104,6 +104,17 @@ def _reraise_classified(err):
     raise mapped from err
 
 
+class SetAccess:  # pylint: disable=too-few-public-methods
+    """What every worker on the StatefulSet ``namespace/name`` holds: the API, the set's name and namespace, and the
+    clock its deadlines are read on."""
+
+    def __init__(self, api, name, namespace, clock=time.monotonic):
+        self.api = api
+        self.name = name
+        self.namespace = namespace
+        self.clock = clock
+
+
 class KubeApi:
     """GET requests (lists, watches) over the dynamic client kubernetes.core builds, counted."""
 
@@ -245,12 +256,8 @@ class WatchStream(threading.Thread):
     def __init__(self, api, key, path, query, post, remaining):
         super().__init__(name="watch-" + key)
         self.daemon = True
-        self.api = api
-        self.key = key
-        self.path = path
-        self.query = list(query)
-        self._post_to = post
-        self._remaining = remaining
+        self.api, self.key, self.path, self.query = api, key, path, list(query)
+        self._post_to, self._remaining = post, remaining
         self.halt = threading.Event()
         self._resp = None
 

@@ -26,14 +26,6 @@ description:
   - The roles of this collection call it from the etcd role when O(replicas) differs from the running set; see that
     role's README for the order of the steps and how the new members are configured.
 options:
-  name:
-    description: Name of the StatefulSet; its pods are C(<name>-<ordinal>).
-    type: str
-    required: true
-  namespace:
-    description: Namespace of the StatefulSet.
-    type: str
-    required: true
   action:
     description: What to do.
     type: str
@@ -76,15 +68,15 @@ options:
     description: How long, in seconds, the module may take (a promotion waits for the learner to catch up).
     type: int
     default: 300
-extends_documentation_fragment:
-  - kubernetes.core.k8s_auth_options
-  - kubess.stateful.k8s_module
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: V(plan) reads in check mode too and reports a change when there are steps; the other actions read and
       check health, and change nothing.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - kubess.stateful.k8s_module
+  - kubess.stateful.statefulset
 notes:
   - The credentials need C(create) on C(pods/exec), C(list) on C(pods) and C(persistentvolumeclaims), and C(get) on
     C(statefulsets) (apps), in the namespace.
@@ -153,21 +145,11 @@ settled:
 
 import time
 
-from ansible_collections.kubess.stateful.plugins.module_utils._etcd_members import (
-    EtcdMembers,
-)
-from ansible_collections.kubess.stateful.plugins.module_utils._k8s_module import (
-    finish,
-    start,
-    with_auth,
-)
-from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
-    build_api,
-)
+from ansible_collections.kubess.stateful.plugins.module_utils._etcd_members import EtcdMembers
+from ansible_collections.kubess.stateful.plugins.module_utils._k8s_module import finish, set_argspec, start
+from ansible_collections.kubess.stateful.plugins.module_utils._watch import build_api
 
 MEMBER_ARG_SPEC = dict(
-    name=dict(type="str", required=True),
-    namespace=dict(type="str", required=True),
     action=dict(type="str", default="plan", choices=["plan", "add", "promote", "remove", "settle"]),
     ordinal=dict(type="int"),
     replicas=dict(type="int"),
@@ -182,7 +164,7 @@ MEMBER_ARG_SPEC = dict(
 
 
 def argspec():
-    return with_auth(MEMBER_ARG_SPEC)
+    return set_argspec(MEMBER_ARG_SPEC)
 
 
 def check_options(params):

@@ -54,14 +54,13 @@ options:
     description: How long, in seconds, the module may take (reads are retried while the API cannot be reached).
     type: int
     default: 60
+attributes:
+  check_mode:
+    support: full
+    details: It never changes anything, so check mode returns the same result.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - kubess.stateful.k8s_module
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: It never changes anything, so check mode returns the same result.
 notes:
   - The credentials need C(list) on C(statefulsets) and C(deployments) (apps), C(pods), C(persistentvolumeclaims) and
     C(horizontalpodautoscalers) (autoscaling), C(jobs) and C(cronjobs) (batch) in the namespace, C(get) on
@@ -107,18 +106,23 @@ statefulsets:
     replicas:
       description: The set's size.
       type: int
+      sample: 3
     ready_replicas:
       description: Ready pods, as the StatefulSet's status counts them.
       type: int
+      sample: 3
     current_revision:
       description: The set's current revision.
       type: str
+      sample: pxc-7d9f8c6b5d
     update_revision:
       description: The revision pods move to.
       type: str
+      sample: pxc-7d9f8c6b5d
     partition:
       description: The rolling update's partition (ordinals below it keep their revision).
       type: int
+      sample: 0
     pod_management_policy:
       description: V(OrderedReady) or V(Parallel).
       type: str
@@ -131,8 +135,9 @@ statefulsets:
       elements: dict
       contains:
         ordinal:
-          description: The ordinal.
+          description: The ordinal; its pod is C(<name>-<ordinal>).
           type: int
+          sample: 0
         in_set:
           description: Whether the ordinal is below the set's size.
           type: bool

@@ -27,16 +27,6 @@ description:
     above the partition that is not Ready is waited for again, and the partition is not lowered past it.
   - The partition counts from the set's first ordinal (C(spec.ordinals.start)), as the controller counts it.
 options:
-  name:
-    description:
-      - Name of the StatefulSet.
-    type: str
-    required: true
-  namespace:
-    description:
-      - Namespace of the StatefulSet.
-    type: str
-    required: true
   timeout:
     description:
       - How long, in seconds, each ordinal may take to be replaced and Ready.
@@ -54,17 +44,17 @@ options:
         M(kubess.stateful.statefulset_wait); V(0) turns the check off.
     type: int
     default: 60
-extends_documentation_fragment:
-  - kubernetes.core.k8s_auth_options
-  - kubess.stateful.k8s_module
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: partial
     details: Reads the StatefulSet and its pods once, without waiting for the controller to observe the latest spec,
       and returns the ordinals a real run would take, without writing. A template that the same check-mode run only
       pretended to apply is not seen (the set's update revision is still the old one); the apply task reports that
       change.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - kubess.stateful.k8s_module
+  - kubess.stateful.statefulset
 notes:
   - The credentials need C(get), C(list), C(watch) and C(patch) on C(statefulsets) (apps), and C(list), C(watch) and
     C(delete) on C(pods), C(list) on C(persistentvolumeclaims) and C(events), in the namespace.
@@ -139,30 +129,14 @@ reason:
   sample: ErrImageNeverPull
 """
 
-from ansible_collections.kubess.stateful.plugins.module_utils._k8s_module import (
-    check_set_options,
-    finish,
-    start,
-    with_auth,
-)
-from ansible_collections.kubess.stateful.plugins.module_utils._rollout import (
-    Rollout,
-)
-from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
-    build_api,
-)
-
-ROLLOUT_ARG_SPEC = dict(
-    name=dict(type="str", required=True),
-    namespace=dict(type="str", required=True),
-    timeout=dict(type="int", default=300),
-    fail_fast=dict(type="bool", default=True),
-    controller_stall_timeout=dict(type="int", default=60),
-)
+from ansible_collections.kubess.stateful.plugins.module_utils._k8s_module import check_set_options, finish, set_argspec, start
+from ansible_collections.kubess.stateful.plugins.module_utils._rollout import Rollout
+from ansible_collections.kubess.stateful.plugins.module_utils._watch import build_api
 
 
 def argspec():
-    return with_auth(ROLLOUT_ARG_SPEC)
+    return set_argspec(dict(timeout=dict(type="int", default=300), fail_fast=dict(type="bool", default=True),
+                            controller_stall_timeout=dict(type="int", default=60)))
 
 
 def main():

@@ -21,16 +21,6 @@ description:
   - The claims of the pods (C(PersistentVolumeClaims)) are left as they are.
   - A set that does not exist is not an error; the result says so.
 options:
-  name:
-    description:
-      - Name of the StatefulSet.
-    type: str
-    required: true
-  namespace:
-    description:
-      - Namespace of the StatefulSet.
-    type: str
-    required: true
   replicas:
     description:
       - Number of ordinals to keep, from the first. V(0) stops every pod of the set.
@@ -43,14 +33,14 @@ options:
         is still there and what holds it; the set keeps the replicas it had reached.
     type: int
     default: 600
+attributes:
+  check_mode:
+    support: full
+    details: Reads the StatefulSet once and returns the ordinals a real run would stop, without writing.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - kubess.stateful.k8s_module
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: Reads the StatefulSet once and returns the ordinals a real run would stop, without writing.
+  - kubess.stateful.statefulset
 notes:
   - The credentials need C(get) and C(patch) on C(statefulsets) (apps), and C(list), C(watch) and C(delete) on
     C(pods), in the namespace.
@@ -74,11 +64,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-exists:
-  description: Whether the StatefulSet exists. When it does not, nothing is done.
-  returned: always
-  type: bool
-  sample: true
 replicas_before:
   description: The set's C(spec.replicas) when the module started (0 when it does not exist).
   returned: always
@@ -89,6 +74,11 @@ replicas:
   returned: always
   type: int
   sample: 0
+exists:
+  description: Whether the StatefulSet exists. When it does not, nothing is done.
+  returned: always
+  type: bool
+  sample: true
 stopped:
   description:
     - The ordinals stopped, in the order they were stopped, with how long each took (in check mode, the ordinals a
@@ -114,29 +104,13 @@ pod:
   sample: pxc-1
 """
 
-from ansible_collections.kubess.stateful.plugins.module_utils._k8s_module import (
-    check_set_options,
-    finish,
-    start,
-    with_auth,
-)
-from ansible_collections.kubess.stateful.plugins.module_utils._scale_down import (
-    ScaleDown,
-)
-from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
-    build_api,
-)
-
-SCALE_ARG_SPEC = dict(
-    name=dict(type="str", required=True),
-    namespace=dict(type="str", required=True),
-    replicas=dict(type="int", default=0),
-    timeout=dict(type="int", default=600),
-)
+from ansible_collections.kubess.stateful.plugins.module_utils._k8s_module import check_set_options, finish, set_argspec, start
+from ansible_collections.kubess.stateful.plugins.module_utils._scale_down import ScaleDown
+from ansible_collections.kubess.stateful.plugins.module_utils._watch import build_api
 
 
 def argspec():
-    return with_auth(SCALE_ARG_SPEC)
+    return set_argspec(dict(replicas=dict(type="int", default=0), timeout=dict(type="int", default=600)))
 
 
 def validate(params):

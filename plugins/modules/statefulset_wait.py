@@ -30,16 +30,6 @@ description:
   - Claims and their events are read only when a pod waits on claims to be bound; the pod's events only to explain
     a failure or a timeout.
 options:
-  name:
-    description:
-      - Name of the StatefulSet.
-    type: str
-    required: true
-  namespace:
-    description:
-      - Namespace of the StatefulSet.
-    type: str
-    required: true
   replicas:
     description:
       - Number of ordinals to wait for, from the first ordinal (C(spec.ordinals.start), usually 0).
@@ -94,18 +84,18 @@ options:
       - Independent of O(fail_fast). V(0) turns the check off; the timeout message still says what the controller owes.
     type: int
     default: 60
-extends_documentation_fragment:
-  - kubernetes.core.k8s_auth_options
-  - kubess.stateful.k8s_module
 requirements:
   - PyYAML >= 3.11
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads the StatefulSet and its pods once, reports which ordinals are Ready and which a real run would wait for,
       and returns without waiting. A StatefulSet that does not exist is reported, not an error, since an earlier task in
       the same check-mode run may only have pretended to create it.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - kubess.stateful.k8s_module
+  - kubess.stateful.statefulset
 notes:
   - The credentials need C(get), C(list) and C(watch) on C(statefulsets) (apps), C(pods), C(persistentvolumeclaims) and
     C(events) in the namespace.
@@ -374,30 +364,13 @@ stall:
       sample: 2
 """
 
-import copy
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import StatefulSetWaitError, TransientApiError
+from ansible_collections.kubess.stateful.plugins.module_utils._k8s_module import check_set_options, set_argspec, start
+from ansible_collections.kubess.stateful.plugins.module_utils._statefulset_waiter import StatefulSetWaiter
+from ansible_collections.kubess.stateful.plugins.module_utils._watch import build_api
 
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
-    AUTH_ARG_SPEC,
-)
-from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
-    StatefulSetWaitError,
-    TransientApiError,
-)
-from ansible_collections.kubess.stateful.plugins.module_utils._k8s_module import (
-    check_set_options,
-    start,
-)
-from ansible_collections.kubess.stateful.plugins.module_utils._statefulset_waiter import (
-    StatefulSetWaiter,
-)
-from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
-    build_api,
-)
-
-# The module's own options; the connection options are kubernetes.core's (AUTH_ARG_SPEC).
+# The module's own options, after the connection options and the set's name and namespace.
 WAIT_ARG_SPEC = dict(
-    name=dict(type="str", required=True),
-    namespace=dict(type="str", required=True),
     replicas=dict(type="int"),
     timeout=dict(type="int", default=300),
     wait_for_set=dict(type="bool", default=False),
@@ -411,9 +384,7 @@ WAITER_OPTIONS = ("replicas", "timeout", "wait_for_set", "wait_for_update", "fai
 
 
 def argspec():
-    args = copy.deepcopy(AUTH_ARG_SPEC)
-    args.update(copy.deepcopy(WAIT_ARG_SPEC))
-    return args
+    return set_argspec(WAIT_ARG_SPEC)
 
 
 def validate(params):

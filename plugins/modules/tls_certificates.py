@@ -188,11 +188,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always false; the module writes nothing.
-  returned: always
-  type: bool
-  sample: false
 ca:
   description: The CA, as given when it was kept, else the one just made.
   returned: success
@@ -244,6 +239,11 @@ issued:
   type: list
   elements: str
   sample: ["etcd-2: missing", "etcd-0: names"]
+changed:
+  description: Always false; the module writes nothing.
+  returned: always
+  type: bool
+  sample: false
 """
 
 import ipaddress
