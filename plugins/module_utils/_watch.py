@@ -137,6 +137,18 @@ class KubeApi:
         except Exception as err:  # pylint: disable=broad-except
             _reraise_classified(err)
 
+    def resource_path(self, api_version, kind, namespace):
+        """The path of the collection of ``kind`` (of ``api_version``) in ``namespace``, named as discovery serves it."""
+        with self._lock:
+            self.requests += 1
+        try:
+            resource = self._client.resources.get(api_version=api_version, kind=kind)
+        except Exception as err:  # pylint: disable=broad-except
+            if type(err).__name__ == "ResourceNotFoundError":
+                raise ApiFailure(404, "the API serves no {0} of {1}".format(kind, api_version)) from None
+            _reraise_classified(err)
+        return ns_path(api_version, namespace, resource.name)
+
     def list(self, path, query=(), timeout=30):
         """The list at ``path`` as a dict (items, metadata.resourceVersion)."""
         return json.loads(self.text(path, query, timeout))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.kubess.stateful.plugins.module_utils._delete import entry_problem
 from role_vars import render
 
 ROLES = ("etcd", "pxc", "mysql_replication", "wordpress")
@@ -30,6 +31,8 @@ def test_every_kind_is_found_by_labels_or_by_name(role, purge):
         # Only the role's own objects: managed-by, except the claims, which carry the set's selector labels only.
         if not entry.get("name") and entry["kind"] != "PersistentVolumeClaim":
             assert "app.kubernetes.io/managed-by=kubess.stateful" in entry["selectors"], entry
+    # What kubess.stateful.k8s_delete takes, or it refuses the whole list before deleting anything.
+    assert [entry_problem(i, e) for i, e in enumerate(entries)] == [None] * len(entries)
     kinds = {e["kind"] for e in entries}
     assert ("Secret" in kinds) == purged
     assert ("PersistentVolumeClaim" in kinds) == (purged and role != "wordpress")
