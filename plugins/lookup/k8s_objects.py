@@ -52,8 +52,8 @@ from ansible_collections.kubess.stateful.plugins.plugin_utils._named_reads impor
 class LookupModule(NamedReads):
     """Several kubernetes.core.k8s lookups, under names."""
 
-    name = "k8s_objects"
-    takes = "queries"
+    _lookup_name = "k8s_objects"
+    _takes = "queries"
 
     def read(self, reader, variables, name, wanted, auth, **kwargs):
         if not isinstance(wanted, dict) or not wanted.get("kind"):

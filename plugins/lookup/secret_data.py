@@ -53,8 +53,8 @@ from ansible_collections.kubess.stateful.plugins.plugin_utils._named_reads impor
 class LookupModule(NamedReads):
     """Several Secrets, read with kubernetes.core.k8s and decoded, under names."""
 
-    name = "secret_data"
-    takes = "Secret names"
+    _lookup_name = "secret_data"
+    _takes = "Secret names"
 
     def run(self, terms, variables=None, **kwargs):
         if not kwargs.get("namespace"):

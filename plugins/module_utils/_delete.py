@@ -7,7 +7,7 @@ label selector, never by neither; each entry's objects are gone before the next 
 
 import time
 
-from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ApiFailure, StatefulSetWaitError
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ModuleFailure
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import retry, watch_one
 
 
@@ -30,6 +30,9 @@ def entry_problem(index, entry):
     if name is None and not selectors:
         # A delete with neither would take every object of the kind in the namespace.
         return "{0} ({1}) names neither a name nor selectors: nothing is deleted without one".format(where, entry["kind"])
+    if name is not None and selectors:
+        # Which would win is a guess: a name and selectors that disagree would delete what the user did not mean.
+        return "{0} ({1}) gives both a name and selectors: give one".format(where, entry["kind"])
     return None
 
 
@@ -50,30 +53,21 @@ class Deletion:
         self.deadline = deadline
         self.clock = clock
 
-    def _retry(self, call):
-        return retry(call, self.deadline, self.clock)
+    def _retry(self, call, gone_ok=False):
+        return retry(call, self.deadline, self.clock, gone_ok=gone_ok)
 
     def names(self, path, entry):
         """The names of the entry's objects that exist now."""
         if entry.get("name"):
-            try:
-                self._retry(lambda: self.api.list(path + "/" + entry["name"]))
-            except ApiFailure as err:
-                if err.status == 404:
-                    return []
-                raise
-            return [entry["name"]]
+            found = self._retry(lambda: self.api.list(path + "/" + entry["name"]), gone_ok=True)
+            return [] if found is None else [entry["name"]]
         query = [("labelSelector", ",".join(entry["selectors"]))]
         items = self._retry(lambda: self.api.list(path, query)).get("items") or []
         return sorted((item.get("metadata") or {}).get("name") for item in items)
 
     def _delete(self, path, name):
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": self.propagation}
-        try:
-            self._retry(lambda: self.api.send("DELETE", path + "/" + name, body=body))
-        except ApiFailure as err:
-            if err.status != 404:
-                raise
+        self._retry(lambda: self.api.send("DELETE", path + "/" + name, body=body), gone_ok=True)
 
     def run(self, check_mode=False):
         started = self.clock()
@@ -90,7 +84,7 @@ class Deletion:
                                                lambda obj: obj is None, self.clock)
                         if not gone:
                             finalizers = ((last or {}).get("metadata") or {}).get("finalizers") or []
-                            raise StatefulSetWaitError(
+                            raise ModuleFailure(
                                 "{0} {1}/{2} was still there at the deadline{3}; the entries after {4} were not "
                                 "deleted".format(entry["kind"], self.namespace, name,
                                                  " (finalizers: {0})".format(", ".join(finalizers)) if finalizers else "",

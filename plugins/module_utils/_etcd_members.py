@@ -19,7 +19,7 @@ import re
 import time
 
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
-    StatefulSetWaitError,
+    ModuleFailure,
     TransientApiError,
 )
 from ansible_collections.kubess.stateful.plugins.module_utils._ordinal import (
@@ -167,7 +167,7 @@ class EtcdMembers(SetAccess):
                         for c in (pod.get("status") or {}).get("conditions") or [])
             if ready and ordinal != avoid and not (pod.get("metadata") or {}).get("deletionTimestamp"):
                 return pod["metadata"]["name"]
-        raise StatefulSetWaitError(
+        raise ModuleFailure(
             "{0}: no member pod is Ready to run etcdctl in; the membership cannot be read or changed. Nothing was "
             "changed.".format(self.ref()), reason="NoReadyMember")
 
@@ -182,7 +182,7 @@ class EtcdMembers(SetAccess):
     def _etcdctl_ok(self, *args):
         code, out, err = self.etcdctl(*args)
         if code != 0:
-            raise StatefulSetWaitError("{0}: `etcdctl {1}` in pod {2} failed (exit code {3}): {4}".format(
+            raise ModuleFailure("{0}: `etcdctl {1}` in pod {2} failed (exit code {3}): {4}".format(
                 self.ref(), " ".join(args), self.exec_pod, code, (err or out).strip()[-600:]), reason="EtcdctlFailed")
         return out
 
@@ -191,7 +191,7 @@ class EtcdMembers(SetAccess):
         try:
             return parse_members(self.name, json.loads(out))
         except ValueError as err:
-            raise StatefulSetWaitError("{0}: {1}. Nothing was changed.".format(self.ref(), err), reason="ForeignMember")
+            raise ModuleFailure("{0}: {1}. Nothing was changed.".format(self.ref(), err), reason="ForeignMember")
 
     def healthy(self, members):
         """The ordinals of the members that answer a health check (``endpoint health --cluster``)."""
@@ -215,7 +215,7 @@ class EtcdMembers(SetAccess):
         problem = quorum_problem(action, ordinal, members, healthy)
         if problem:
             why, down = problem
-            raise StatefulSetWaitError(
+            raise ModuleFailure(
                 "{0}: refused, {1}. Nothing was changed. Unhealthy voting members: {2}; bring them back (or remove "
                 "them with etcdctl) first.".format(
                     self.ref(), why, ", ".join("{0}-{1}".format(self.name, o) for o in down) or "none"),
@@ -254,7 +254,7 @@ class EtcdMembers(SetAccess):
         for step in steps:
             claim = "{0}-{1}-{2}".format(claim_template, self.name, step["ordinal"])
             if step["action"] == "add" and claim in claims and step["ordinal"] >= replicas:
-                raise StatefulSetWaitError(
+                raise ModuleFailure(
                     "{0}: refused to add member {1}-{2}: claim {3} exists, so its volume holds the data of a member "
                     "removed before, which etcd would refuse to start with (a removed member cannot join again). "
                     "Nothing was changed. Delete the claim and empty its volume (its directory on the NFS server), "
@@ -293,7 +293,7 @@ class EtcdMembers(SetAccess):
         members = self.members()
         member = self._find(members, ordinal)
         if member is None:
-            raise StatefulSetWaitError("{0}: {1}-{2} is not a member, so it cannot be promoted".format(
+            raise ModuleFailure("{0}: {1}-{2} is not a member, so it cannot be promoted".format(
                 self.ref(), self.name, ordinal), reason="NotAMember", ordinal=ordinal)
         if not member["learner"]:
             return False
@@ -307,7 +307,7 @@ class EtcdMembers(SetAccess):
             last = (err or out).strip()[-400:]
             stuck = self._stuck(ordinal)
             if stuck or self.clock() + PROMOTE_INTERVAL >= self.deadline:
-                raise StatefulSetWaitError(
+                raise ModuleFailure(
                     "{0}: learner {1}-{2} was not promoted: {3}. Last answer of `etcdctl member promote`: {4}".format(
                         self.ref(), self.name, ordinal, stuck or "it had not caught up with the leader before the "
                         "timeout", last), reason="NotPromoted", ordinal=ordinal, pod="{0}-{1}".format(self.name, ordinal))
@@ -323,7 +323,7 @@ class EtcdMembers(SetAccess):
             gone, last = watch_one(self.api, "pod " + name, path, name, self.deadline, lambda obj: obj is None,
                                    self.clock)
             if not gone:
-                raise StatefulSetWaitError(
+                raise ModuleFailure(
                     "{0}: pod {1} is still there after the set shrank to {2}: {3}. Under OrderedReady the controller "
                     "deletes a pod only when every lower one is Ready; kubectl -n {4} describe pod {1}.".format(
                         self.ref(), name, replicas, describe_pod(last), self.namespace),

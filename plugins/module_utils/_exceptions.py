@@ -2,11 +2,11 @@
 # Copyright: (c) 2025, kubess.stateful maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The exceptions of statefulset_wait: the one the module reports, and the transport's two."""
+"""The collection's exceptions: the failure a module reports, and the transport's two."""
 
 
-class StatefulSetWaitError(Exception):
-    """What the module reports with fail_json: a message, plus result fields (ordinal, pod, reason, ...)."""
+class ModuleFailure(Exception):
+    """What a module reports with fail_json: a message, plus result fields (ordinal, pod, reason, ...)."""
 
     def __init__(self, msg, **result):
         super().__init__(msg)

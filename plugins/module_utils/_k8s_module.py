@@ -15,7 +15,7 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import An
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
     ApiFailure,
-    StatefulSetWaitError,
+    ModuleFailure,
     TransientApiError,
 )
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import HAS_K8S, K8S_IMP_ERR
@@ -39,7 +39,7 @@ def finish(module, call, what):
     request the API refused (naming ``what``), an API that could not be reached."""
     try:
         result = call()
-    except StatefulSetWaitError as err:
+    except ModuleFailure as err:
         module.fail_json(msg=err.msg, **err.result)
     except ApiFailure as err:
         module.fail_json(msg="{0}: the API refused a request: {1}".format(what, err))

@@ -17,7 +17,7 @@ import time
 
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
     ApiFailure,
-    StatefulSetWaitError,
+    ModuleFailure,
 )
 from ansible_collections.kubess.stateful.plugins.module_utils._ordinal import (
     dig,
@@ -66,19 +66,14 @@ class Rollout(SetAccess):
     def ref(self):
         return "{0}/{1}".format(self.namespace, self.name)
 
-    def _retry(self, call, deadline):
-        """``call()`` again while the API cannot be reached, until ``deadline``."""
-        return retry(call, deadline, self.clock)
+    def _retry(self, call, deadline, gone_ok=False):
+        """``call()`` again while the API cannot be reached, until ``deadline`` (see ``retry``)."""
+        return retry(call, deadline, self.clock, gone_ok=gone_ok)
 
     # ------------------------------------------------------------------ reads
 
     def _read_set(self, deadline):
-        try:
-            return self._retry(lambda: self.api.list(self.sts_path), deadline)
-        except ApiFailure as err:
-            if err.status == 404:
-                return None
-            raise
+        return self._retry(lambda: self.api.list(self.sts_path), deadline, gone_ok=True)
 
     def _observed_set(self, deadline):
         """The set once the controller has observed its latest spec (so that status.updateRevision is current)."""
@@ -90,7 +85,7 @@ class Rollout(SetAccess):
         if seen:
             return last
         sts = last or sts
-        raise StatefulSetWaitError(
+        raise ModuleFailure(
             "StatefulSet {0}: the controller had not observed generation {1} of the set (status.observedGeneration "
             "{2}) when the timeout ran out, so its update revision is unknown. Check that kube-controller-manager "
             "runs.".format(self.ref, dig(sts, "metadata", "generation"), dig(sts, "status", "observedGeneration")),
@@ -124,7 +119,7 @@ class Rollout(SetAccess):
             return dict(changed=False, exists=False, rolled=[], partition=None, update_revision=None)
         strategy = dig(sts, "spec", "updateStrategy", "type", default="RollingUpdate") or "RollingUpdate"
         if strategy != "RollingUpdate":
-            raise StatefulSetWaitError(
+            raise ModuleFailure(
                 "StatefulSet {0} uses the {1} update strategy: the controller replaces no pod by itself, and this "
                 "module moves pods only through a RollingUpdate partition.".format(self.ref, strategy),
                 reason="UpdateStrategy")
@@ -160,11 +155,11 @@ class Rollout(SetAccess):
                 StatefulSetWaiter(self.api, self.name, self.namespace, timeout=self.timeout,
                                   fail_fast=self.fail_fast, controller_stall_timeout=self.stall_timeout,
                                   clock=self.clock).wait()
-            except StatefulSetWaitError as err:
-                raise StatefulSetWaitError(self._stopped_message(ordinal, partition, err.msg, update, rolled),
-                                           **dict(err.result, changed=wrote, partition=partition, **failed))
+            except ModuleFailure as err:
+                raise ModuleFailure(self._stopped_message(ordinal, partition, err.msg, update, rolled),
+                                    **dict(err.result, changed=wrote, partition=partition, **failed))
             except ApiFailure as err:
-                raise StatefulSetWaitError(
+                raise ModuleFailure(
                     self._stopped_message(ordinal, partition, "The API refused a request: {0}{1}".format(
                         err, " (deleting a pod needs delete on pods)" if err.status == 403 else ""), update, rolled),
                     reason="ApiError", changed=wrote, partition=partition, **failed)
@@ -192,8 +187,4 @@ class Rollout(SetAccess):
             query=[("fieldManager", FIELD_MANAGER)], content_type=MERGE_PATCH), deadline)
 
     def _delete_pod(self, pod, deadline):
-        try:
-            self._retry(lambda: self.api.send("DELETE", self.pods_path + "/" + pod), deadline)
-        except ApiFailure as err:
-            if err.status != 404:
-                raise
+        self._retry(lambda: self.api.send("DELETE", self.pods_path + "/" + pod), deadline, gone_ok=True)

@@ -12,10 +12,7 @@ longer has it: its containers have stopped and its volumes are unmounted.
 
 import time
 
-from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
-    ApiFailure,
-    StatefulSetWaitError,
-)
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ModuleFailure
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
     SetAccess,
     ns_path,
@@ -64,18 +61,13 @@ class ScaleDown(SetAccess):
     def remaining(self):
         return self.deadline - self.clock()
 
-    def _retry(self, call):
-        """``call()`` again while the API cannot be reached, until the deadline."""
-        return retry(call, self.deadline, self.clock)
+    def _retry(self, call, gone_ok=False):
+        """``call()`` again while the API cannot be reached, until the deadline (see ``retry``)."""
+        return retry(call, self.deadline, self.clock, gone_ok=gone_ok)
 
     def read_set(self):
         """The StatefulSet, or None when it does not exist."""
-        try:
-            return self._retry(lambda: self.api.list(self.sts_path))
-        except ApiFailure as err:
-            if err.status == 404:
-                return None
-            raise
+        return self._retry(lambda: self.api.list(self.sts_path), gone_ok=True)
 
     def run(self, check_mode=False):
         started = self.clock()
@@ -132,11 +124,7 @@ class ScaleDown(SetAccess):
         return sorted(ordinals, reverse=True)
 
     def _delete_pod(self, pod):
-        try:
-            self._retry(lambda: self.api.send("DELETE", self.pods_path + "/" + pod))
-        except ApiFailure as err:
-            if err.status != 404:
-                raise
+        self._retry(lambda: self.api.send("DELETE", self.pods_path + "/" + pod), gone_ok=True)
 
     def _wait_gone(self, pod, ordinal, replicas):
         """Return once the API has no pod named ``pod``; fail at the deadline naming it and what holds it."""
@@ -144,7 +132,7 @@ class ScaleDown(SetAccess):
                                self.clock)
         if gone:
             return
-        raise StatefulSetWaitError(
+        raise ModuleFailure(
             "StatefulSet {0}/{1}: pod {2} (ordinal {3}) was still there when the timeout ran out ({4}). A pod stays "
             "Terminating while its node does not confirm that its containers stopped: check the node and the kubelet; "
             "once you know the container has stopped, delete the pod with --grace-period=0 --force and run again. "

@@ -12,7 +12,7 @@ import re
 from ansible_collections.kubess.stateful.plugins.module_utils._etcd_members import EtcdMembers
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
     ApiFailure,
-    StatefulSetWaitError,
+    ModuleFailure,
     TransientApiError,
 )
 from ansible_collections.kubess.stateful.plugins.module_utils._galera_state import MEMBER_COMMAND, parse_member, to_int
@@ -240,7 +240,7 @@ def etcd_members(api, namespace, sts, deadline):
         leader = None
         for status in json.loads(out or "[]"):
             leader = leader or (status.get("Status") or {}).get("leader")
-    except (StatefulSetWaitError, TransientApiError, ApiFailure, ValueError) as err:
+    except (ModuleFailure, TransientApiError, ApiFailure, ValueError) as err:
         return dict(error=str(err))
     return dict(members=[dict(name="{0}-{1}".format(_meta(sts)["name"], m["ordinal"]), id=m["hex"],
                               learner=m["learner"], started=m["started"], healthy=m["ordinal"] in healthy,
@@ -317,7 +317,7 @@ def collect(api, namespace, names, members, deadline, metrics_deadline=None):
     if metrics_deadline is not None:
         hpas = autoscalers_with_readings(api, hpa_path, hpas, min(metrics_deadline, deadline))
     found = describe(sets, items(ns_path("v1", namespace, "pods")),
-                     items(ns_path("v1", namespace, "persistentvolumeclaims")), items("/api/v1/persistentvolumes"),
+                     items(ns_path("v1", namespace, "persistentvolumeclaims")), items(ns_path("v1", None, "persistentvolumes")),
                      items(ns_path("apps/v1", namespace, "deployments"), MANAGED), hpas,
                      items(ns_path("batch/v1", namespace, "cronjobs"), MANAGED),
                      items(ns_path("batch/v1", namespace, "jobs"), MANAGED))

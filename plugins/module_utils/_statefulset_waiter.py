@@ -24,7 +24,7 @@ from ansible_collections.kubess.stateful.plugins.module_utils._controller_stall 
 )
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import (
     ApiFailure,
-    StatefulSetWaitError,
+    ModuleFailure,
     TransientApiError,
 )
 from ansible_collections.kubess.stateful.plugins.module_utils._ordinal import (
@@ -217,12 +217,12 @@ class StatefulSetWaiter(SetAccess):
             self.sts_seen = True
         elif not self.wait_for_set:
             if self.sts_seen:
-                raise StatefulSetWaitError(report.deleted_message(self.ref), **self.result_fields(reason="StatefulSetDeleted"))
-            raise StatefulSetWaitError(report.missing_message(self.ref), **self.result_fields(reason="StatefulSetNotFound"))
+                raise ModuleFailure(report.deleted_message(self.ref), **self.result_fields(reason="StatefulSetDeleted"))
+            raise ModuleFailure(report.missing_message(self.ref), **self.result_fields(reason="StatefulSetNotFound"))
         self._set_target()
         if self._target is not None and self._target["selector"] != self.selector:
             if not self._target["selector"]:
-                raise StatefulSetWaitError(report.empty_selector_message(self.ref), **self.result_fields(reason="InvalidSelector"))
+                raise ModuleFailure(report.empty_selector_message(self.ref), **self.result_fields(reason="InvalidSelector"))
             self.selector = self._target["selector"]
             for name in list(self.pods):
                 self._drop_pod(name)
@@ -267,10 +267,10 @@ class StatefulSetWaiter(SetAccess):
             return  # from a stream replaced since
         if typ == FATAL:
             if isinstance(payload, ApiFailure):
-                raise StatefulSetWaitError(
+                raise ModuleFailure(
                     report.api_failure_message(self.ref, self.namespace, stream.key, payload), **self.result_fields(reason="ApiError")
                 )
-            raise StatefulSetWaitError(report.watch_failed_message(self.ref, stream.key, payload), **self.result_fields(reason="WatchFailed"))
+            raise ModuleFailure(report.watch_failed_message(self.ref, stream.key, payload), **self.result_fields(reason="WatchFailed"))
         if typ in (DISCONNECTED, CONNECTED):
             # What the waiter knows may be stale while a stream is down, and the controller may have lost the API
             # server too: what it owes is counted again from the next look.
@@ -380,7 +380,7 @@ class StatefulSetWaiter(SetAccess):
     # ------------------------------------------------------------------ entry points
 
     def wait(self):
-        """Block until every ordinal is Ready; return the result dict, or raise StatefulSetWaitError."""
+        """Block until every ordinal is Ready; return the result dict, or raise ModuleFailure."""
         try:
             self._start("sts", self._sts_path(), [("fieldSelector", "metadata.name=" + self.name)])
             while True:
@@ -436,9 +436,9 @@ class StatefulSetWaiter(SetAccess):
         try:
             return self.api.list(path, query, timeout=max(1.0, self.remaining()))
         except ApiFailure as err:
-            raise StatefulSetWaitError(report.api_failure_message(self.ref, self.namespace, path, err), **self.result_fields(reason="ApiError"))
+            raise ModuleFailure(report.api_failure_message(self.ref, self.namespace, path, err), **self.result_fields(reason="ApiError"))
         except TransientApiError as err:
-            raise StatefulSetWaitError(report.unreachable_message(self.ref, err), **self.result_fields(reason="ApiUnavailable"))
+            raise ModuleFailure(report.unreachable_message(self.ref, err), **self.result_fields(reason="ApiUnavailable"))
 
     # ------------------------------------------------------------------ results and failures
 
@@ -492,7 +492,7 @@ class StatefulSetWaiter(SetAccess):
                 events += last_events(events_for(list(self.claim_events.values()), "PersistentVolumeClaim", claim), EVENT_LINES)
         state = describe_pod(pod)
         msg, hint = report.stuck_message(self.ref, self.namespace, n, name, reason, message, state, events)
-        return StatefulSetWaitError(
+        return ModuleFailure(
             msg, **self.result_fields(ordinal=n, pod=name, reason=reason, message=message, pod_state=state, events=events, hint=hint)
         )
 
@@ -524,7 +524,7 @@ class StatefulSetWaiter(SetAccess):
         if pod is None and ordinal is not None:
             pod = dig(by_ord.get(ordinal), "metadata", "name") or "{0}-{1}".format(self.name, ordinal)
         msg = report.stall_message(self.ref, stall, report.waiting_clause(ready_count, self._target["replicas"], n), events, hint)
-        return StatefulSetWaitError(
+        return ModuleFailure(
             msg, **self.result_fields(reason="ControllerStalled", ordinal=ordinal, pod=pod, stall=stall, events=events, hint=hint)
         )
 
@@ -533,9 +533,9 @@ class StatefulSetWaiter(SetAccess):
         disconnected = report.disconnected_clause(self.last_disconnect if self.down else None)
         if self._target is None:
             msg = report.timeout_no_set_message(base, not self.sts_seen and self.wait_for_set, disconnected)
-            return StatefulSetWaitError(msg, **self.result_fields(reason="Timeout"))
+            return ModuleFailure(msg, **self.result_fields(reason="Timeout"))
         if not self.pods_synced:
-            return StatefulSetWaitError(report.timeout_no_pods_message(base, self.selector, disconnected), **self.result_fields(reason="Timeout"))
+            return ModuleFailure(report.timeout_no_pods_message(base, self.selector, disconnected), **self.result_fields(reason="Timeout"))
         now = self.clock()
         self._look_at_controller(now, force=True)
         t = self._target
@@ -553,7 +553,7 @@ class StatefulSetWaiter(SetAccess):
             msg = report.timeout_unobserved_message(
                 base, dig(self.sts, "metadata", "generation"), dig(self.sts, "status", "observedGeneration"), disconnected
             )
-            return StatefulSetWaitError(msg, **self.result_fields(reason="Timeout", **extra))
+            return ModuleFailure(msg, **self.result_fields(reason="Timeout", **extra))
         name = dig(pod, "metadata", "name") if pod else "{0}-{1}".format(self.name, n)
         if pod is None:
             state = "the pod does not exist"
@@ -566,4 +566,4 @@ class StatefulSetWaiter(SetAccess):
             detail = report.pod_detail(name, pod, state, t, pod_ready(pod), events)
         msg = report.timeout_ordinal_message(base, ready_count, t["replicas"], n, detail, disconnected, self.namespace, name)
         msg += report.stall_note(stall, hint)
-        return StatefulSetWaitError(msg, **self.result_fields(reason="Timeout", ordinal=n, pod=name, pod_state=state, events=events, **extra))
+        return ModuleFailure(msg, **self.result_fields(reason="Timeout", ordinal=n, pod=name, pod_state=state, events=events, **extra))

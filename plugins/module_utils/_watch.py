@@ -67,10 +67,11 @@ class WatchExpired(Exception):
 
 
 def ns_path(group_version, namespace, plural):
-    """The API path of a namespaced collection."""
-    if group_version == "v1":
-        return "/api/v1/namespaces/{0}/{1}".format(namespace, plural)
-    return "/apis/{0}/namespaces/{1}/{2}".format(group_version, namespace, plural)
+    """The API path of a collection: in ``namespace``, or the cluster's when ``namespace`` is None."""
+    root = "/api/v1" if group_version == "v1" else "/apis/" + group_version
+    if namespace is None:
+        return "{0}/{1}".format(root, plural)
+    return "{0}/namespaces/{1}/{2}".format(root, namespace, plural)
 
 
 def _api_error_message(err):
@@ -116,7 +117,8 @@ class SetAccess:  # pylint: disable=too-few-public-methods
 
 
 class KubeApi:
-    """GET requests (lists, watches) over the dynamic client kubernetes.core builds, counted."""
+    """Requests over the dynamic client kubernetes.core builds, each counted: reads (lists, watches, logs),
+    discovery, writes (PATCH, DELETE) and pods/exec."""
 
     def __init__(self, dynamic_client):
         self._client = dynamic_client
@@ -138,7 +140,8 @@ class KubeApi:
             _reraise_classified(err)
 
     def resource_path(self, api_version, kind, namespace):
-        """The path of the collection of ``kind`` (of ``api_version``) in ``namespace``, named as discovery serves it."""
+        """The path of the collection of ``kind`` (of ``api_version``), named as discovery serves it: in ``namespace``
+        when the kind is namespaced, the cluster's collection when it is not (``namespace`` is then not used)."""
         with self._lock:
             self.requests += 1
         try:
@@ -147,6 +150,8 @@ class KubeApi:
             if type(err).__name__ == "ResourceNotFoundError":
                 raise ApiFailure(404, "the API serves no {0} of {1}".format(kind, api_version)) from None
             _reraise_classified(err)
+        if not resource.namespaced:
+            return ns_path(api_version, None, resource.name)
         return ns_path(api_version, namespace, resource.name)
 
     def list(self, path, query=(), timeout=30):
@@ -352,8 +357,11 @@ def dig_rv(obj):
     return meta.get("resourceVersion") if isinstance(meta, dict) else None
 
 
-def retry(call, deadline, clock=time.monotonic, pause=time.sleep):
-    """``call()`` again, with backoff, while the API server cannot be reached (TransientApiError), until ``deadline``."""
+def retry(call, deadline, clock=time.monotonic, pause=time.sleep, gone_ok=False):
+    """``call()`` again, with backoff, while the API server cannot be reached (TransientApiError), until ``deadline``.
+
+    With ``gone_ok``, an answer of 404 (the object is not there, or no longer) is None rather than an ApiFailure: a
+    read of what may not exist, or a delete of what may already be gone."""
     delay = BACKOFF_FIRST
     while True:
         try:
@@ -363,6 +371,10 @@ def retry(call, deadline, clock=time.monotonic, pause=time.sleep):
                 raise
             pause(delay)  # backoff before reconnecting, not a polling interval
             delay = min(delay * 2, BACKOFF_MAX)
+        except ApiFailure as err:
+            if gone_ok and err.status == 404:
+                return None
+            raise
 
 
 def watch_one(api, key, path, name, deadline, done, clock=time.monotonic):

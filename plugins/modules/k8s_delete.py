@@ -15,19 +15,20 @@ description:
     watch, until the API no longer has them before the next entry. With the default V(Foreground) an object is
     gone only once what it owns is (a StatefulSet's or a Deployment's pods, a Job's pods).
   - An entry with neither a name nor a selector is refused before anything is deleted, so that no entry can take
-    every object of its kind in the namespace.
+    every object of its kind in the namespace; so is an entry with both, whose meaning would be a guess.
   - The roles of this collection remove what they made with it (C(<role>_state=absent)); what holds the data is
     in their list only with C(<role>_purge).
 options:
   namespace:
     description:
-      - Namespace of the objects.
+      - Namespace of the objects. A cluster-scoped kind (as discovery serves it) is deleted from the cluster's
+        collection; the roles of this collection list only namespaced kinds.
     type: str
     required: true
   objects:
     description:
-      - The entries, in the order they are deleted. Each has C(api_version), C(kind), and C(name) or C(selectors)
-        (a list of C(key=value) label selectors, all of which must match).
+      - The entries, in the order they are deleted. Each has C(api_version), C(kind), and either C(name) or
+        C(selectors) (a list of C(key=value) label selectors, all of which must match).
     type: list
     elements: dict
     required: true

@@ -364,7 +364,7 @@ stall:
       sample: 2
 """
 
-from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import StatefulSetWaitError, TransientApiError
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ModuleFailure, TransientApiError
 from ansible_collections.kubess.stateful.plugins.module_utils._k8s_module import check_set_options, set_argspec, start
 from ansible_collections.kubess.stateful.plugins.module_utils._statefulset_waiter import StatefulSetWaiter
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import build_api
@@ -400,7 +400,7 @@ def main():
     )
     try:
         result = waiter.check() if module.check_mode else waiter.wait()
-    except StatefulSetWaitError as err:
+    except ModuleFailure as err:
         module.fail_json(msg=err.msg, **err.result)
     except TransientApiError as err:
         module.fail_json(msg="The Kubernetes API could not be reached: {0}".format(err), **waiter.result_fields())

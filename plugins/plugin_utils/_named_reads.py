@@ -14,8 +14,8 @@ class NamedReads(LookupBase):
     """A lookup that takes one mapping and returns one mapping with the same names; ``read`` reads one name's."""
 
     # What the lookup is called, and what each name maps to, for the message when the term is not one mapping.
-    name = ""
-    takes = ""
+    _lookup_name = ""
+    _takes = ""
 
     def read(self, reader, variables, name, wanted, auth, **kwargs):
         """What ``name`` gets for ``wanted``, read with ``reader`` (the kubernetes.core.k8s lookup) and ``auth``."""
@@ -23,7 +23,7 @@ class NamedReads(LookupBase):
 
     def run(self, terms, variables=None, **kwargs):
         if len(terms) != 1 or not isinstance(terms[0], dict):
-            raise AnsibleError(f"{self.name} takes one mapping of names to {self.takes}")
+            raise AnsibleError(f"{self._lookup_name} takes one mapping of names to {self._takes}")
         auth = {key: value for key, value in kwargs.items() if key in ("kubeconfig", "context") and value}
         reader = lookup_loader.get("kubernetes.core.k8s", loader=self._loader, templar=self._templar)
         return [{name: self.read(reader, variables, name, wanted, auth, **kwargs) for name, wanted in terms[0].items()}]

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from ansible_collections.kubess.stateful.plugins.module_utils._delete import Deletion, entry_problem
-from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ApiFailure, StatefulSetWaitError
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ApiFailure, ModuleFailure
 from ansible_collections.kubess.stateful.plugins.modules import k8s_delete as module
 
 PLURALS = {"StatefulSet": ("apps/v1", "statefulsets"), "Service": ("v1", "services"),
@@ -143,7 +143,7 @@ def test_without_wait_the_next_entry_does_not_wait_for_the_last():
 
 def test_an_object_still_there_at_the_deadline_is_named_and_the_rest_is_left():
     api = FakeApi(held={"pxc-primary"})
-    with pytest.raises(StatefulSetWaitError) as err:
+    with pytest.raises(ModuleFailure) as err:
         delete(api, seconds=0.5).run()
     assert "Service db/pxc-primary was still there at the deadline (finalizers: foregroundDeletion)" in err.value.msg
     assert err.value.result["kind"] == "Service" and err.value.result["name"] == "pxc-primary"
@@ -180,6 +180,8 @@ def test_a_kind_the_api_does_not_serve_fails_naming_it():
     ({"api_version": "v1", "name": "x"}, "objects[0].kind must be a non-empty string"),
     ({"api_version": "v1", "kind": "Service", "name": "x", "label_selectors": ["a=b"]}, "unknown keys label_selectors"),
     ("Service", "objects[0] must be a mapping"),
+    ({"api_version": "v1", "kind": "Service", "name": "x", "selectors": ["a=b"]},
+     "objects[0] (Service) gives both a name and selectors"),
 ])
 def test_a_bad_entry_is_refused_naming_it(entry, problem):
     assert problem in entry_problem(0, entry)

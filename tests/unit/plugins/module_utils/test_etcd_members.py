@@ -13,7 +13,7 @@ from ansible_collections.kubess.stateful.plugins.module_utils._etcd_members impo
     plan,
     quorum_problem,
 )
-from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import StatefulSetWaitError
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ModuleFailure
 
 URL = "https://etcd-{0}.etcd.kubess.svc.cluster.local:2380"
 
@@ -206,7 +206,7 @@ def test_promote_tries_again_until_the_learner_has_caught_up():
 @pytest.mark.parametrize("reason, restarts", [("CrashLoopBackOff", 3), ("ErrImageNeverPull", 0)])
 def test_promote_stops_at_once_when_the_learners_pod_cannot_run(reason, restarts):
     api = EtcdApi([0, 1, 2], 4, learners=[3], catch_up=100, waiting=(3, reason, restarts))
-    with pytest.raises(StatefulSetWaitError) as err:
+    with pytest.raises(ModuleFailure) as err:
         etcd_members(api).promote(3)
     assert err.value.result["reason"] == "NotPromoted" and reason in err.value.msg
     assert writes(api) == [["member", "promote"]]
@@ -223,7 +223,7 @@ def test_promote_gives_up_at_the_deadline_naming_etcds_answer():
     api = EtcdApi([0, 1, 2], 4, learners=[3], catch_up=100)
     members = EtcdMembers(api, "etcd", "kubess", "https", 2379, 2380, "etcd.kubess.svc.cluster.local", "etcd",
                           deadline=10.0, clock=lambda: now[0], pause=lambda s: now.__setitem__(0, now[0] + s))
-    with pytest.raises(StatefulSetWaitError) as err:
+    with pytest.raises(ModuleFailure) as err:
         members.promote(3)
     assert "had not caught up with the leader before the timeout" in err.value.msg
     assert "can only promote a learner member which is in sync with leader" in err.value.msg
@@ -231,7 +231,7 @@ def test_promote_gives_up_at_the_deadline_naming_etcds_answer():
 
 def test_a_removal_that_would_lose_quorum_is_refused_before_any_write():
     api = EtcdApi([0, 1, 2, 3, 4], 5, down=[1, 2])
-    with pytest.raises(StatefulSetWaitError) as err:
+    with pytest.raises(ModuleFailure) as err:
         etcd_members(api).remove(4)
     assert err.value.result["reason"] == "QuorumAtRisk" and "etcd-1, etcd-2" in err.value.msg
     assert writes(api) == [] and 4 in api.members
@@ -247,7 +247,7 @@ def test_remove_runs_etcdctl_in_another_member_than_the_one_that_leaves():
 
 def test_the_plan_refuses_to_grow_over_a_claim_a_removed_member_left():
     api = EtcdApi([0, 1, 2], 3, claims=["data-etcd-0", "data-etcd-1", "data-etcd-2", "data-etcd-3"])
-    with pytest.raises(StatefulSetWaitError) as err:
+    with pytest.raises(ModuleFailure) as err:
         etcd_members(api).plan(5, "data")
     assert err.value.result["reason"] == "StaleClaim" and "claim data-etcd-3 exists" in err.value.msg
     assert "keep etcd_replicas at 3" in err.value.msg and writes(api) == []
@@ -259,7 +259,7 @@ def test_the_plan_refuses_to_grow_over_a_claim_a_removed_member_left():
 def test_a_member_not_of_the_set_stops_the_plan():
     api = EtcdApi([0, 1, 2], 3)
     api.members[9] = dict(ID=9, name="intruder", peerURLs=["https://10.0.0.9:2380"], isLearner=False)
-    with pytest.raises(StatefulSetWaitError) as err:
+    with pytest.raises(ModuleFailure) as err:
         etcd_members(api).plan(3, "data")
     assert err.value.result["reason"] == "ForeignMember"
 
@@ -268,13 +268,13 @@ def test_the_plan_refuses_a_later_step_that_would_lose_quorum_before_the_first_w
     # 5 -> 3 with etcd-1 and etcd-2 down: removing etcd-4 leaves 4 voters, 2 healthy (< 3), refused at the plan,
     # before the role writes the ConfigMap of the first step.
     api = EtcdApi([0, 1, 2, 3, 4], 5, down=[1, 2])
-    with pytest.raises(StatefulSetWaitError) as err:
+    with pytest.raises(ModuleFailure) as err:
         etcd_members(api).plan(3, "data")
     assert err.value.result["reason"] == "QuorumAtRisk" and err.value.result["ordinal"] == 4
     assert "Unhealthy voting members: etcd-1, etcd-2" in err.value.msg and writes(api) == []
     # The first step is safe, the second is not: 3 -> 1 with etcd-1 down, removing etcd-2 leaves 2 voters, 1 healthy.
     api = EtcdApi([0, 1, 2], 3, down=[1])
-    with pytest.raises(StatefulSetWaitError) as err:
+    with pytest.raises(ModuleFailure) as err:
         etcd_members(api).plan(1, "data")
     assert err.value.result["ordinal"] == 2 and "removing voting member 2" in err.value.msg
 
@@ -286,6 +286,6 @@ def test_the_plan_counts_each_member_it_adds_as_healthy_for_the_next_step():
     assert [s["action"] for s in etcd_members(api).plan(5, "data")["steps"]] == ["add", "add"]
     # With two of three down, the first add is refused.
     api = EtcdApi([0, 1, 2], 3, down=[1, 2])
-    with pytest.raises(StatefulSetWaitError) as err:
+    with pytest.raises(ModuleFailure) as err:
         etcd_members(api).plan(5, "data")
     assert err.value.result["reason"] == "QuorumAtRisk" and err.value.result["ordinal"] == 3

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ApiFailure, StatefulSetWaitError
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ApiFailure, ModuleFailure
 from ansible_collections.kubess.stateful.plugins.module_utils._rollout import Rollout
 
 STS = "/apis/apps/v1/namespaces/db/statefulsets/etcd"
@@ -70,5 +70,5 @@ def test_a_missing_set_is_reported():
 
 
 def test_on_delete_is_refused():
-    with pytest.raises(StatefulSetWaitError, match="OnDelete update strategy"):
+    with pytest.raises(ModuleFailure, match="OnDelete update strategy"):
         Rollout(FakeApi(["etcd-old"], strategy="OnDelete"), "etcd", "db").run(check_mode=True)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ApiFailure, StatefulSetWaitError
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ApiFailure, ModuleFailure
 from ansible_collections.kubess.stateful.plugins.module_utils._scale_down import ScaleDown, describe_pod, steps
 from ansible_collections.kubess.stateful.plugins.modules import statefulset_scale_down as module
 
@@ -133,7 +133,7 @@ def test_nothing_to_do_when_the_set_is_small_enough_or_absent():
 
 def test_a_held_pod_stops_the_scale_down_there_and_names_it():
     api = FakeApi(held={"pxc-1"})
-    with pytest.raises(StatefulSetWaitError) as err:
+    with pytest.raises(ModuleFailure) as err:
         scale(api, seconds=0.5).run()
     assert (err.value.result["ordinal"], err.value.result["pod"]) == (1, "pxc-1")
     assert "finalizers hold" in err.value.msg and "The set has 1 replicas now" in err.value.msg

@@ -197,7 +197,7 @@ def test_a_recreated_pod_is_not_ready_until_it_is_ready_again():
             ("MODIFIED", pod("ready_rev_new", 1, rv="103")),
         ])]},
     )
-    with pytest.raises(exc.StatefulSetWaitError) as err:
+    with pytest.raises(exc.ModuleFailure) as err:
         waiter(client, timeout=1).wait()
     assert err.value.result["reason"] == "Timeout"
     assert err.value.result["ordinal"] == 0
@@ -224,7 +224,7 @@ def test_does_not_return_before_the_controller_observes_the_new_spec():
         lists={STS_PATH: [listing([sts(replicas=2, generation=5, observed=4)])],
                PODS_PATH: [listing([pod("ready_rev_new", 0), pod("ready_rev_new", 1)], rv="100")]},
     )
-    with pytest.raises(exc.StatefulSetWaitError) as err:
+    with pytest.raises(exc.ModuleFailure) as err:
         waiter(client, timeout=1).wait()
     res = err.value.result
     assert res["reason"] == "Timeout"
@@ -260,7 +260,7 @@ def test_partition_spares_lower_ordinals():
 
 def test_missing_set_fails_at_once():
     client = FakeClient(lists={STS_PATH: [listing([])]})
-    with pytest.raises(exc.StatefulSetWaitError) as err:
+    with pytest.raises(exc.ModuleFailure) as err:
         waiter(client, timeout=30).wait()
     assert err.value.result["reason"] == "StatefulSetNotFound"
     assert "demo/web not found" in err.value.msg and "wait_for_set" in err.value.msg
@@ -284,7 +284,7 @@ def test_stuck_ordinal_fails_with_ordinal_reason_and_events():
                PODS_PATH: [listing([pod("ready_rev_new", 0), pod("image_pull_backoff", 1, uid="0b7f6b2e-0000-4000-8000-0000000000e1")])],
                EVENTS_PATH: [listing([fx("events", k) for k in ("pod_scheduled", "pod_pulling", "pod_failed", "pod_backoff")])]},
     )
-    with pytest.raises(exc.StatefulSetWaitError) as err:
+    with pytest.raises(exc.ModuleFailure) as err:
         waiter(client, timeout=30).wait()
     res = err.value.result
     assert res["reason"] == "ImagePullBackOff" and res["ordinal"] == 1 and res["pod"] == "web-1"
@@ -299,7 +299,7 @@ def test_fail_fast_off_waits_for_the_timeout():
     client = FakeClient(
         lists={STS_PATH: [listing([sts(replicas=1)])], PODS_PATH: [listing([pod("crash_loop", 0)])]},
     )
-    with pytest.raises(exc.StatefulSetWaitError) as err:
+    with pytest.raises(exc.ModuleFailure) as err:
         waiter(client, timeout=1, fail_fast=False).wait()
     assert err.value.result["reason"] == "Timeout"
     assert "CrashLoopBackOff" in err.value.msg
@@ -315,7 +315,7 @@ def test_claims_are_watched_only_when_a_pod_waits_for_them():
         watches={PODS_PATH: [Watch([("MODIFIED", pending)])],
                  EVENTS_PATH: [Watch([("ADDED", binding)])]},
     )
-    with pytest.raises(exc.StatefulSetWaitError) as err:
+    with pytest.raises(exc.ModuleFailure) as err:
         waiter(client, timeout=30).wait()
     assert err.value.result["reason"] == "PersistentVolumeClaimPending"
     assert "no persistent volumes available" in err.value.msg
@@ -327,7 +327,7 @@ def test_no_claim_watch_for_pods_without_claims():
     client = FakeClient(
         lists={STS_PATH: [listing([sts(replicas=1)])], PODS_PATH: [listing([pod("created_pending", 0)])]},
     )
-    with pytest.raises(exc.StatefulSetWaitError):
+    with pytest.raises(exc.ModuleFailure):
         waiter(client, timeout=1).wait()
     assert not any(p == PVCS_PATH for p, _q in client.requests)
 
@@ -337,7 +337,7 @@ def test_timeout_names_the_missing_ordinal():
         lists={STS_PATH: [listing([sts(replicas=2)])], PODS_PATH: [listing([pod("ready_rev_new", 0)])],
                EVENTS_PATH: [listing([])]},
     )
-    with pytest.raises(exc.StatefulSetWaitError) as err:
+    with pytest.raises(exc.ModuleFailure) as err:
         waiter(client, timeout=1).wait()
     assert err.value.result["ordinal"] == 1
     assert "waiting for ordinal 1" in err.value.msg and "pod web-1 does not exist" in err.value.msg
@@ -349,7 +349,7 @@ def test_timeout_on_an_ordinal_beyond_the_sets_replicas_says_so():
         lists={STS_PATH: [listing([sts(replicas=2)])],
                PODS_PATH: [listing([pod("ready_rev_new", 0), pod("ready_rev_new", 1)])], EVENTS_PATH: [listing([])]},
     )
-    with pytest.raises(exc.StatefulSetWaitError) as err:
+    with pytest.raises(exc.ModuleFailure) as err:
         waiter(client, timeout=1, replicas=3).wait()
     assert err.value.result["ordinal"] == 2
     assert "pod web-2 does not exist: the set's spec.replicas is 2, so the controller does not create it" in err.value.msg
@@ -357,7 +357,7 @@ def test_timeout_on_an_ordinal_beyond_the_sets_replicas_says_so():
 
 def test_forbidden_is_reported_with_the_permissions_needed():
     client = FakeClient(lists={STS_PATH: [Gone(403, 'statefulsets.apps is forbidden: User "bob" cannot list')]})
-    with pytest.raises(exc.StatefulSetWaitError) as err:
+    with pytest.raises(exc.ModuleFailure) as err:
         waiter(client, timeout=30).wait()
     assert err.value.result["reason"] == "ApiError"
     assert "HTTP 403" in err.value.msg and "get, list and watch" in err.value.msg
@@ -468,7 +468,7 @@ def test_a_silent_controller_fails_the_wait_at_the_stall_threshold_naming_the_or
         lists={STS_PATH: [listing([sts(replicas=3)])], PODS_PATH: [listing([pod("ready_rev_new", 0)])],
                EVENTS_PATH: [listing([fx("events", "sts_successful_create")])]},
     )
-    with pytest.raises(exc.StatefulSetWaitError) as err:
+    with pytest.raises(exc.ModuleFailure) as err:
         waiter(client, timeout=30, controller_stall_timeout=1).wait()
     res, msg = err.value.result, err.value.msg
     assert res["reason"] == "ControllerStalled"
@@ -492,7 +492,7 @@ def test_a_controller_whose_requests_fail_is_told_apart_from_a_silent_one():
         lists={STS_PATH: [listing([sts(replicas=2)])], PODS_PATH: [listing([pod("ready_rev_new", 0)])],
                EVENTS_PATH: [listing([fx("events", "sts_successful_create"), fx("events", "sts_failed_create")])]},
     )
-    with pytest.raises(exc.StatefulSetWaitError) as err:
+    with pytest.raises(exc.ModuleFailure) as err:
         waiter(client, timeout=30, controller_stall_timeout=1).wait()
     assert err.value.result["reason"] == "ControllerStalled"
     assert "the controller runs but its requests fail (FailedCreate: create Pod web-1" in err.value.result["hint"]
@@ -504,7 +504,7 @@ def test_a_spec_never_observed_fails_at_the_stall_threshold():
         lists={STS_PATH: [listing([sts(replicas=2, generation=5, observed=4)])],
                PODS_PATH: [listing([pod("ready_rev_new", 0), pod("ready_rev_new", 1)])]},
     )
-    with pytest.raises(exc.StatefulSetWaitError) as err:
+    with pytest.raises(exc.ModuleFailure) as err:
         waiter(client, timeout=30, controller_stall_timeout=1).wait()
     res = err.value.result
     assert res["reason"] == "ControllerStalled" and res["stall"]["action"] == "observe"
@@ -517,7 +517,7 @@ def test_stall_check_off_waits_for_the_timeout_and_says_what_the_controller_owes
     client = FakeClient(
         lists={STS_PATH: [listing([sts(replicas=2)])], PODS_PATH: [listing([pod("ready_rev_new", 0)])]},
     )
-    with pytest.raises(exc.StatefulSetWaitError) as err:
+    with pytest.raises(exc.ModuleFailure) as err:
         waiter(client, timeout=2, controller_stall_timeout=0).wait()
     res = err.value.result
     assert res["reason"] == "Timeout" and res["duration"] >= 2
@@ -532,7 +532,7 @@ def test_more_ordinals_than_the_set_has_are_no_stall():
         lists={STS_PATH: [listing([sts(replicas=2)])],
                PODS_PATH: [listing([pod("ready_rev_new", 0), pod("ready_rev_new", 1)])]},
     )
-    with pytest.raises(exc.StatefulSetWaitError) as err:
+    with pytest.raises(exc.ModuleFailure) as err:
         waiter(client, timeout=2, replicas=3, controller_stall_timeout=1).wait()
     assert err.value.result["reason"] == "Timeout" and "stall" not in err.value.result
     assert err.value.result["ordinal"] == 2
@@ -544,7 +544,7 @@ def test_no_stall_is_declared_while_the_api_server_is_unreachable():
         lists={STS_PATH: [listing([sts(replicas=2)])], PODS_PATH: [listing([pod("ready_rev_new", 0)])]},
         watches={PODS_PATH: [OSError(111, "Connection refused")] * 50},
     )
-    with pytest.raises(exc.StatefulSetWaitError) as err:
+    with pytest.raises(exc.ModuleFailure) as err:
         waiter(client, timeout=3, controller_stall_timeout=1).wait()
     res = err.value.result
     assert res["reason"] == "Timeout" and res["reconnects"] >= 2

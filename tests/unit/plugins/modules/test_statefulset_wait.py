@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from module_runner import run_main, stop_at_exit
 
-from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import StatefulSetWaitError
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ModuleFailure
 from ansible_collections.kubess.stateful.plugins.modules import statefulset_wait as module
 
 
@@ -18,7 +18,7 @@ class Recorder:
 
     built: dict = {}
     ran: list = []
-    error: StatefulSetWaitError | None = None
+    error: ModuleFailure | None = None
 
     def __init__(self, api, name, namespace, **kwargs):
         Recorder.built = dict(api=api, name=name, namespace=namespace, **kwargs)
@@ -118,8 +118,8 @@ def test_replicas_zero_is_accepted(run):
 
 
 def test_the_waiters_error_becomes_fail_json_with_its_fields(run):
-    Recorder.error = StatefulSetWaitError("StatefulSet demo/web: ordinal 1 cannot become Ready", reason="CrashLoopBackOff",
-                                          ordinal=1, pod="web-1")
+    Recorder.error = ModuleFailure("StatefulSet demo/web: ordinal 1 cannot become Ready", reason="CrashLoopBackOff",
+                                   ordinal=1, pod="web-1")
     outcome, result = run({"name": "web", "namespace": "demo"})
     assert outcome == "fail"
     assert result["msg"] == "StatefulSet demo/web: ordinal 1 cannot become Ready"
