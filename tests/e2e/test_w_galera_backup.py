@@ -15,7 +15,7 @@ import time
 import uuid
 
 from conftest import NFS_ROOT, OUTPUT, REPO, run_site
-from test_galera import CAUSAL, ensure_table, sql, wsrep_status
+from test_galera import CAUSAL, MEMBERS, ensure_table, sql, wsrep_status
 
 BACKUPS = NFS_ROOT.parent / "backups" / "galera"
 PLAYBOOK = REPO / "playbooks" / "pxc_backup.yml"
@@ -54,6 +54,36 @@ def test_the_site_keeps_a_galera_backup_cronjob_and_volume(stack):
     volume = stack.node.cluster.get_json("pv", claim["spec"]["volumeName"])
     assert volume["spec"]["nfs"]["path"] == str(BACKUPS)
     assert (BACKUPS.stat().st_uid, BACKUPS.stat().st_gid) == (MYSQL_UID, MYSQL_UID)
+
+
+def archived(stack, member: str) -> str:
+    """The events of every binary log file archived for ``member``, decoded by the image's mariadb-binlog in the
+    member's own binlog-archive container (which has the backup volume mounted)."""
+    archive = f"/backup/binlogs/{stack.namespace}-pxc/{member}"
+    done = stack.exec(member, "bash", "-c", f"mariadb-binlog --verbose --base64-output=decode-rows {archive}/*/binlog.[0-9]*",
+                      container="binlog-archive", check=False)
+    return done.stdout if done.returncode == 0 else ""
+
+
+def test_every_member_archives_the_clusters_transactions_to_the_backup_volume(stack):
+    """pxc_backup_binlogs: each member's binlog-archive container runs beside the member, and a row written on one
+    member reaches every member's archive on the NFS export, with the same GTID, in files the image's uid owns."""
+    for member in MEMBERS:
+        (archive,) = [c for c in stack.get("pod", member)["status"]["containerStatuses"] if c["name"] == "binlog-archive"]
+        assert archive["ready"] and "running" in archive["state"], archive
+    ensure_table(stack, "rows")
+    marker = uuid.uuid4().hex
+    sql(stack, "pxc-1", f"INSERT INTO kubess_e2e.rows (marker) VALUES ('{marker}')")
+    gtids = {}
+    for member in MEMBERS:
+        text = stack.wait_for(lambda m=member: marker in archived(stack, m) and archived(stack, m), timeout=120,
+                              what=f"the row in {member}'s archive")
+        # The GTID of the event group that holds the row: the last GTID line before the marker.
+        gtids[member] = re.findall(r"\bGTID (\d+-\d+-\d+)\b", text[:text.index(marker)])[-1]
+    assert len(set(gtids.values())) == 1 and next(iter(gtids.values())).startswith("1-1-"), gtids
+    files = [p for p in (BACKUPS / "binlogs" / f"{stack.namespace}-pxc").glob("pxc-*/*/binlog.*") if p.is_file()]
+    assert {p.parts[-3] for p in files} == set(MEMBERS)
+    assert all((p.stat().st_uid, p.stat().st_gid) == (MYSQL_UID, MYSQL_UID) for p in files)
 
 
 def check_backup(stack, name: str) -> list[str]:

@@ -12,7 +12,8 @@
 #   KUBESS_FLAVOR [percona]         percona: the image made root, xtrabackup, monitor and clustercheck; make
 #                                   xtrabackup from any host (backup pods);
 #                                   mariadb: make monitor and the backup (State Snapshot Transfer) user, the
-#                                   latter also from any host (backup pods)
+#                                   latter also from any host (backup pods), with REPLICATION SLAVE there for
+#                                   the binlog-archive containers (pxc_backup_binlogs)
 #   KUBESS_DATADIR [/var/lib/mysql] KUBESS_CLIENT [mysql]
 #   KUBESS_MONITOR_PASSWORD         KUBESS_MONITOR_USER [monitor]
 #   KUBESS_BACKUP_USER [mariabackup] KUBESS_BACKUP_PASSWORD
@@ -27,7 +28,7 @@ GRANT PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.* TO '${KUBESS_MONITOR_USER:-m
 CREATE USER '${KUBESS_BACKUP_USER:-mariabackup}'@'localhost' IDENTIFIED BY '${KUBESS_BACKUP_PASSWORD:-}';
 GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO '${KUBESS_BACKUP_USER:-mariabackup}'@'localhost';
 CREATE USER '${KUBESS_BACKUP_USER:-mariabackup}'@'%' IDENTIFIED BY '${KUBESS_BACKUP_PASSWORD:-}';
-GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO '${KUBESS_BACKUP_USER:-mariabackup}'@'%';
+GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, REPLICATION SLAVE ON *.* TO '${KUBESS_BACKUP_USER:-mariabackup}'@'%';
 KUBESS_SQL
       rm -f -- "$kubess_marker"
     ;;

@@ -388,3 +388,64 @@ def test_a_failed_prepare_keeps_nothing_in_the_data_directory_but_the_work_start
     again = run_restore(tmp_path, BACKED_UP)
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "data" / "grastate.dat").exists() and not (tmp_path / "data" / ".kubess-restoring").exists()
+
+
+# --- the binary log archive (pxc_backup_binlogs) ------------------------------------------------------------------
+
+BINLOGS = dict(BACKUP, pxc_backup_binlogs="true")
+
+
+def statefulset(extra: dict) -> dict:
+    return render("pxc", "lookup('ansible.builtin.template', 'statefulset.yaml.j2', "
+                         "template_vars={'pxc__sts_replicas': 3}) | ansible.builtin.from_yaml", extra)
+
+
+def test_each_member_gets_a_binlog_archive_container_on_the_backup_volume():
+    spec = statefulset(dict(BINLOGS, pxc_namespace="shop"))["spec"]["template"]["spec"]
+    member, archive = spec["containers"]
+    assert archive["name"] == "binlog-archive" and archive["image"] == member["image"]
+    assert archive["command"] == ["/bin/bash", "/opt/kubess/pxc-binlog-archive.sh"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in archive["env"]}
+    assert env["KUBESS_BINLOG_DIR"] == "/backup/binlogs/shop-pxc/$(KUBESS_POD)"
+    assert env["KUBESS_POD"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["KUBESS_BACKUP_PASSWORD"] == {"secretKeyRef": {"name": "pxc-secrets", "key": "xtrabackup-password"}}
+    assert (env["KUBESS_BINLOG_HOST"], env["KUBESS_BINLOG_PORT"], env["KUBESS_BACKUP_USER"]) == \
+        ("127.0.0.1", "3306", "mariabackup")
+    # KUBESS_POD comes before the value that expands it.
+    assert [e["name"] for e in archive["env"]].index("KUBESS_POD") < \
+        [e["name"] for e in archive["env"]].index("KUBESS_BINLOG_DIR")
+    assert {m["name"]: m["mountPath"] for m in archive["volumeMounts"]} == {"scripts": "/opt/kubess", "backup": "/backup"}
+    assert {"name": "backup", "persistentVolumeClaim": {"claimName": "pxc-backup"}} in spec["volumes"]
+    (scripts,) = [v for v in spec["volumes"] if v["name"] == "scripts"]
+    assert "pxc-binlog-archive.sh" in [i["path"] for i in scripts["configMap"]["items"]]
+    assert archive["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    assert archive["resources"]["limits"] == {"memory": "128Mi"}
+
+
+@pytest.mark.parametrize("extra", [BACKUP, dict(BINLOGS, pxc_backup="false")], ids=["off", "no-backup"])
+def test_no_binlog_archive_container_or_binary_log_without_binlogs(extra):
+    spec = statefulset(extra)["spec"]["template"]["spec"]
+    assert [c["name"] for c in spec["containers"]] == ["pxc"]
+    assert "backup" not in [v["name"] for v in spec["volumes"]]
+    assert "log_bin" not in render("pxc", "pxc__config_data", extra)["kubess.cnf"]
+
+
+def test_with_binlogs_every_member_logs_the_clusters_transactions_with_one_gtid_domain():
+    cnf = render("pxc", "pxc__config_data", dict(BINLOGS, pxc_backup_binlog_expire_seconds="7200"))["kubess.cnf"]
+    for line in ("log_bin=binlog", "log_slave_updates=ON", "server_id=1", "wsrep_gtid_mode=ON",
+                 "wsrep_gtid_domain_id=1", "binlog_expire_logs_seconds=7200"):
+        assert line in cnf.splitlines(), line
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (dict(BINLOGS, pxc_backup="false"), "pxc_backup_binlogs needs pxc_backup true"),
+    (dict(BINLOGS, pxc_flavor="percona"), "pxc_backup_binlogs is for the mariadb flavour"),
+    (dict(BINLOGS, pxc_backup_binlog_expire_seconds="60"), "pxc_backup_binlog_expire_seconds "),
+])
+def test_bad_binlog_input_is_refused_naming_the_variable(extra, fragment):
+    problems = render("pxc", "pxc__input_problems", extra)
+    assert any(p.startswith(fragment) for p in problems), problems
+
+
+def test_good_binlog_input_has_no_problem():
+    assert render("pxc", "pxc__input_problems", BINLOGS) == []

@@ -167,7 +167,7 @@ def root(mariadb_root) -> Path:
     hosts = "127.0.0.1\tlocalhost\n" + "".join(f"127.0.0.{n + 1}\t{host(n)}\n" for n in range(3))
     (mariadb_root / "etc" / "hosts").write_text(hosts)
     # The mount points the kubelet would make for the role's volumes.
-    for path in ("run/kubess", "opt/kubess", "etc/pxc-bootstrap", "etc/mysql/tls"):
+    for path in ("run/kubess", "opt/kubess", "etc/pxc-bootstrap", "etc/mysql/tls", "backup"):
         (mariadb_root / path).mkdir(parents=True, exist_ok=True)
     return mariadb_root
 
@@ -340,6 +340,56 @@ def test_a_joiner_receives_a_mariabackup_snapshot_with_the_backup_user(root, tmp
             for pod in (pod0, pod1):
                 assert "Using openssl based encryption with socat: with key and crt" in pod.output
                 assert "Verifying peer certificate chain for ssl-mode=VERIFY_CA" in pod.output
+
+
+# --- the binary log archive (pxc_backup_binlogs) -------------------------------------------------------------------
+
+BINLOGS = {"pxc_backup": True, "pxc_backup_binlogs": True}
+ARCHIVE = "/backup/binlogs/" + NS + "-pxc/pxc-0"
+
+
+def archived(archiver: Container) -> str:
+    """The rows and GTIDs of every archived binary log file of pxc-0, decoded by the image's mariadb-binlog."""
+    files = archiver.run(["/bin/bash", "-c", f"ls {ARCHIVE}/*/binlog.[0-9]*"], user=MYSQL).stdout.split()
+    result = archiver.run(["mariadb-binlog", "--verbose", "--base64-output=decode-rows", *files], user=MYSQL)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_member_archives_its_binary_log_with_the_rows_written_on_another_member(root, tmp_path):
+    first = Member(root, tmp_path / "0", 0, replicas=2, **BINLOGS)
+    second = Member(root, tmp_path / "1", 1, replicas=2, **BINLOGS)
+    backup = make_dir(tmp_path / "backup", 999, 0o750)
+    # The binlog-archive container of pxc-0's pod: the pod's network (the member on loopback), the role's scripts
+    # and the backup volume; the environment the role's pod template gives it.
+    env = {"KUBESS_BINLOG_HOST": "127.0.0.1", "KUBESS_BINLOG_PORT": "3306", "KUBESS_BACKUP_USER": "mariabackup",
+           "KUBESS_BACKUP_PASSWORD": SECRETS["xtrabackup-password"], "KUBESS_BINLOG_DIR": ARCHIVE,
+           "KUBESS_CLIENT": "mariadb", "KUBESS_BINLOG_RETRY": "1", "HOME": "/tmp"}
+    binds = {"/opt/kubess": first.binds["/opt/kubess"], "/backup": backup}
+    argv = ["/bin/bash", "/opt/kubess/pxc-binlog-archive.sh"]
+    with first.running() as pod0, second.running(network_of=pod0) as pod1:
+        archiver = Container(root, argv, user=MYSQL, env=env, binds=binds, network_of=pod0)
+        try:
+            started = archiver.wait_for_line(rf"from (binlog\.\d+) into {ARCHIVE}/(\d{{8}}T\d{{6}}Z)$", timeout=60)
+            before, after = "before-" + started.group(2), "after-" + started.group(2)
+            # Written on pxc-1: pxc-0 logs what it applies from the cluster (log_slave_updates), with the cluster's GTID.
+            sql(pod1, f"CREATE TABLE wordpress.marks (m VARCHAR(40) PRIMARY KEY); INSERT INTO wordpress.marks VALUES ('{before}')")
+            text = wait_until(lambda: before in archived(archiver) and archived(archiver), f"{before} archived")
+            assert re.search(r"^#.*\bGTID 1-1-\d+ ", text, re.MULTILINE), text[-2000:]
+            # Stopped (a pod's TERM) at once; started again, it goes on in the same directory from the last file.
+            assert archiver.stop(timeout=10) == 0 and "stopping" in archiver.output
+        finally:
+            archiver.kill()
+        archiver = Container(root, argv, user=MYSQL, env=env, binds=binds, network_of=pod0)
+        try:
+            again = archiver.wait_for_line(rf"from (binlog\.\d+) into {ARCHIVE}/(\d{{8}}T\d{{6}}Z)$", timeout=60)
+            assert again.group(2) == started.group(2)
+            sql(pod0, f"INSERT INTO wordpress.marks VALUES ('{after}')")
+            wait_until(lambda: after in archived(archiver), f"{after} archived")
+            files = list((backup / "binlogs" / f"{NS}-pxc" / "pxc-0" / started.group(2)).iterdir())
+            assert files and all((f.stat().st_uid, f.stat().st_mode & 0o777) == (999, 0o640) for f in files)
+        finally:
+            archiver.kill()
 
 
 # --- stopping a member that waits ------------------------------------------------------------------------------
