@@ -7,7 +7,8 @@
 # tool reads the data files there, and takes its locks and the Galera position over a connection to the member, as
 # the backup user from any host ('<KUBESS_BACKUP_USER>'@'%', made by pxc-initdb.sh). Before anything is read, the
 # member must be Synced in a Primary component, and that component must hold KUBESS_BACKUP_MEMBERS members and at
-# least 2 (never the only writer) unless KUBESS_BACKUP_FORCE is 1.
+# least 2 (never the only writer) unless KUBESS_BACKUP_FORCE is 1. After the backup, this cluster's backups beyond
+# the newest KUBESS_BACKUP_KEEP are deleted, and the archived binary log files no kept backup needs.
 #
 # The backup is written aside (.<name>.part) and renamed once the tool said "completed OK!": a backup on the volume
 # is always whole. It says "stored <name>" last (kubess.stateful.stack_info reads it from the log).
@@ -41,7 +42,7 @@ dir=${KUBESS_BACKUP_DIR:-/backup} scratch=${KUBESS_SCRATCH:-/scratch}
 prefix=${KUBESS_BACKUP_PREFIX:?} keep=${KUBESS_BACKUP_KEEP:-7}
 members=${KUBESS_BACKUP_MEMBERS:-1} force=${KUBESS_BACKUP_FORCE:-0}
 
-for program in "$client" "$tool" gzip awk grep sort tail; do
+for program in "$client" "$tool" gzip awk grep sort head tail date find; do
   command -v "$program" >/dev/null || die "$program is not in the image ($KUBESS_IMAGE_NAME): see the image contract"
 done
 
@@ -80,6 +81,25 @@ mv -- "$part" "$dir/$name"
 echo "stored $name"
 
 # This cluster's backups only: names matched exactly, newest first; the first KUBESS_BACKUP_KEEP stay.
+kept=()
 for path in "$dir"/*; do
   if [[ ${path##*/} =~ ^${prefix}-[0-9]{8}T[0-9]{6}Z[.]${format}[.]gz$ ]]; then printf '%s\n' "${path##*/}"; fi
-done | sort -r | tail -n "+$((keep + 1))" | while read -r old; do rm -f -- "${dir:?}/$old"; echo "deleted $old"; done
+done | sort -r >"$scratch/backups"
+mapfile -t kept < <(head -n "$keep" "$scratch/backups")
+tail -n "+$((keep + 1))" "$scratch/backups" | while read -r old; do rm -f -- "${dir:?}/$old"; echo "deleted $old"; done
+
+# This cluster's binary log archive (pxc_backup_binlogs), binlogs/<prefix>/<pod>/<generation>/: a file last written
+# before the oldest backup kept was begun (the time in its name) holds nothing a restore from a kept backup replays,
+# and goes; so does a generation directory left empty, but never a member's newest (its archive writes there).
+archive=$dir/binlogs/$prefix
+oldest=${kept[${#kept[@]}-1]:-}
+if [ -d "$archive" ] && [[ $oldest =~ -([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z[.] ]]; then
+  r=("${BASH_REMATCH[@]}")
+  since=$(date -u -d "${r[1]}-${r[2]}-${r[3]} ${r[4]}:${r[5]}:${r[6]}" +%s) || die "cannot read the time of $oldest"
+  find "$archive" -mindepth 3 -maxdepth 3 -type f -name 'binlog.[0-9]*' ! -newermt "@$((since - 1))" -print -delete |
+    while read -r old; do log "pruned ${old#"$dir/"} (older than $oldest)"; done
+  for member in "$archive"/*/; do
+    generations=("$member"*/)
+    for generation in "${generations[@]:0:${#generations[@]}-1}"; do rmdir -- "$generation" 2>/dev/null || true; done
+  done
+fi

@@ -217,6 +217,46 @@ def test_the_script_streams_gzips_and_keeps_the_newest_of_this_cluster_only(tmp_
         assert (tmp_path / "stub" / f"{program}.pwd").read_text(encoding="utf-8") == "s3cret-backup-pw\n"
 
 
+def test_archived_binary_logs_no_kept_backup_needs_are_pruned_and_only_this_clusters(tmp_path):
+    backup = tmp_path / "backup"
+    for name in ("ns-pxc-20261201T000000Z.mbstream.gz", "ns-pxc-20261202T000000Z.mbstream.gz"):
+        (backup / name).parent.mkdir(parents=True, exist_ok=True)
+        (backup / name).write_text("old", encoding="utf-8")
+    # The oldest backup kept (pxc_backup_keep=2) was begun on 2026-12-02 at 00:00:00 UTC.
+    begun = 1796169600
+    files = {
+        "binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000001": begun - 86400,  # all before: goes
+        "binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000002": begun - 1,  # last written just before: goes
+        "binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000003": begun + 60,  # written on after: stays
+        "binlogs/ns-pxc/pxc-2/20261201T000000Z/binlog.000007": begun - 3600,  # its generation empties: both go
+        "binlogs/ns-pxc/pxc-2/20261202T120000Z/binlog.000001": begun + 43200,
+        "binlogs/other-pxc/pxc-0/20261101T000000Z/binlog.000001": begun - 86400 * 30,  # another cluster's
+        "binlogs/ns-pxc/pxc-0/20261130T000000Z/notes.txt": begun - 86400,  # not a binary log file
+    }
+    for relative, mtime in files.items():
+        (backup / relative).parent.mkdir(parents=True, exist_ok=True)
+        (backup / relative).write_text("events", encoding="utf-8")
+        os.utime(backup / relative, (mtime, mtime))
+    for directory, mtime in (("binlogs/ns-pxc/pxc-2/20261201T000000Z", begun - 3600),
+                             ("binlogs/ns-pxc/pxc-1/20261205T000000Z", begun + 86400 * 3)):  # new, still empty
+        (backup / directory).mkdir(parents=True, exist_ok=True)
+        os.utime(backup / directory, (mtime, mtime))
+    result = run_backup(tmp_path, KUBESS_BACKUP_NAME="ns-pxc-20261203T101500Z.mbstream.gz")
+    assert result.returncode == 0, result.stderr
+    left = sorted(str(p.relative_to(backup)) for p in (backup / "binlogs").rglob("*") if p.is_file())
+    assert left == ["binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000003",
+                    "binlogs/ns-pxc/pxc-0/20261130T000000Z/notes.txt",
+                    "binlogs/ns-pxc/pxc-2/20261202T120000Z/binlog.000001",
+                    "binlogs/other-pxc/pxc-0/20261101T000000Z/binlog.000001"]
+    assert not (backup / "binlogs/ns-pxc/pxc-2/20261201T000000Z").exists()
+    assert (backup / "binlogs/ns-pxc/pxc-1/20261205T000000Z").is_dir()
+    assert "pruned binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000002 (older than " \
+           "ns-pxc-20261202T000000Z.mbstream.gz)" in result.stderr
+    # What the log of the backup says last on standard output is still the backup stored and those deleted.
+    assert result.stdout.splitlines() == ["stored ns-pxc-20261203T101500Z.mbstream.gz",
+                                          "deleted ns-pxc-20261201T000000Z.mbstream.gz"]
+
+
 @pytest.mark.parametrize("status, force, fragment", [
     (HEALTHY.replace("Synced", "Donor/Desynced"), "1", "pxc-2.pxc is Donor/Desynced, not Synced"),
     (HEALTHY.replace("Primary", "non-Primary"), "1", "in a non-Primary component"),
