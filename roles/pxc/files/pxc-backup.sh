@@ -42,7 +42,7 @@ dir=${KUBESS_BACKUP_DIR:-/backup} scratch=${KUBESS_SCRATCH:-/scratch}
 prefix=${KUBESS_BACKUP_PREFIX:?} keep=${KUBESS_BACKUP_KEEP:-7}
 members=${KUBESS_BACKUP_MEMBERS:-1} force=${KUBESS_BACKUP_FORCE:-0}
 
-for program in "$client" "$tool" gzip awk grep sort head tail date find; do
+for program in "$client" "$tool" gzip awk grep sort head tail date stat rm rmdir; do
   command -v "$program" >/dev/null || die "$program is not in the image ($KUBESS_IMAGE_NAME): see the image contract"
 done
 
@@ -89,17 +89,35 @@ mapfile -t kept < <(head -n "$keep" "$scratch/backups")
 tail -n "+$((keep + 1))" "$scratch/backups" | while read -r old; do rm -f -- "${dir:?}/$old"; echo "deleted $old"; done
 
 # This cluster's binary log archive (pxc_backup_binlogs), binlogs/<prefix>/<pod>/<generation>/: a file last written
-# before the oldest backup kept was begun (the time in its name) holds nothing a restore from a kept backup replays,
-# and goes; so does a generation directory left empty, but never a member's newest (its archive writes there).
-archive=$dir/binlogs/$prefix
-oldest=${kept[${#kept[@]}-1]:-}
-if [ -d "$archive" ] && [[ $oldest =~ -([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z[.] ]]; then
+# more than an hour (room for clocks that differ) before the oldest backup kept was begun (the time in its name) holds
+# nothing a restore from a kept backup replays, and goes; but never the last file of a member's newest generation,
+# which its archive may still be writing. A generation directory left empty goes too, never a member's newest.
+prune_archive() {
+  local archive=$dir/binlogs/$prefix oldest=$1 cutoff member generation path
+  local -a generations files r
+  [ -d "$archive" ] || return 0
+  [[ $oldest =~ -([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z[.] ]] || return 0
   r=("${BASH_REMATCH[@]}")
-  since=$(date -u -d "${r[1]}-${r[2]}-${r[3]} ${r[4]}:${r[5]}:${r[6]}" +%s) || die "cannot read the time of $oldest"
-  find "$archive" -mindepth 3 -maxdepth 3 -type f -name 'binlog.[0-9]*' ! -newermt "@$((since - 1))" -print -delete |
-    while read -r old; do log "pruned ${old#"$dir/"} (older than $oldest)"; done
+  cutoff=$(date -u -d "${r[1]}-${r[2]}-${r[3]} ${r[4]}:${r[5]}:${r[6]}" +%s) || return 1
+  cutoff=$((cutoff - 3600))
   for member in "$archive"/*/; do
-    generations=("$member"*/)
-    for generation in "${generations[@]:0:${#generations[@]}-1}"; do rmdir -- "$generation" 2>/dev/null || true; done
+    generations=()
+    for generation in "$member"*/; do [ -d "$generation" ] && generations+=("$generation"); done
+    for generation in "${generations[@]}"; do
+      files=()
+      for path in "$generation"binlog.[0-9]*; do [ -f "$path" ] && files+=("$path"); done
+      # The newest generation's last file stays whatever its time.
+      [ "$generation" != "${generations[-1]}" ] || [ "${#files[@]}" -eq 0 ] || unset 'files[-1]'
+      for path in "${files[@]}"; do
+        if [ "$(stat -c %Y -- "$path")" -lt "$cutoff" ]; then
+          rm -f -- "$path" || return 1
+          log "pruned ${path#"$dir/"} (older than $oldest)"
+        fi
+      done
+      [ "$generation" = "${generations[-1]}" ] || rmdir -- "$generation" 2>/dev/null || true
+    done
   done
+}
+if [ "${#kept[@]}" -gt 0 ]; then
+  prune_archive "${kept[-1]}" || log "could not prune the binary log archive (the backup is stored)"
 fi

@@ -5,13 +5,14 @@
 # It connects to its own member over loopback as the backup user ('<KUBESS_BACKUP_USER>'@'%', which needs
 # REPLICATION SLAVE; see the role README for a cluster initialised before) and runs the image's mariadb-binlog as a
 # replica would: --raw --stop-never, each binary log file written under its own name as the events arrive. When the
-# member stops, or is not up yet, it connects again (every KUBESS_BINLOG_RETRY seconds) and goes on from the last
-# file it archived, which is fetched again whole.
+# member stops, or is not up yet, it connects again (every KUBESS_BINLOG_RETRY seconds) and goes on: from the file
+# after the last one it archived when that one is whole, else from that one, fetched again whole.
 #
 # A member whose data directory was made again (a snapshot transfer from a donor, a restore) numbers its binary log
 # from the start again. The files are written into a generation directory (<UTC time>/) that starts whenever the
-# last archived file is no longer on the member or is longer there than on the member: a file is never overwritten
-# by another file of the same name.
+# last archived file is no longer on the member, or the member's file of that name is another file (its first event,
+# the Format_description with the time the file was made, differs): a file is never overwritten by another file of
+# the same name. An empty generation directory is used again rather than a new one made.
 #
 # It never exits on an error (the pod would not be Ready): it says what is wrong and tries again.
 #
@@ -57,12 +58,21 @@ last_archived() {
   printf '%s' "$last"
 }
 
+# The first event of a binary log file (its Format_description: server id, version, the time the file was made), as
+# mariadb-binlog prints it: of the archived file at a path, or, with the connection options first, of the member's
+# file of that name. Fails when the file cannot be read.
+start_of() {
+  local out
+  out=$("$tool" --stop-position=1000 "$@" 2>&1) || { log "cannot read the start of ${*: -1}: $(tr '\n' ' ' <<<"$out")"; return 1; }
+  grep -m 1 'Start: binlog' <<<"$out"
+}
+
 # One attempt: where to start, then mariadb-binlog until the member goes away. Returns when it does.
 archive_once() {
-  local logs generation last size first
-  if ! logs=$(ask "SHOW BINARY LOGS" 2>&1); then
-    log "cannot list the binary logs of $host:$port as '$user': $(tr '\n' ' ' <<<"$logs")"
-    case $logs in
+  local out logs generation last size first next archived_start member_start
+  if ! out=$(ask "SHOW BINARY LOGS" 2>&1); then
+    log "cannot list the binary logs of $host:$port as '$user': $(tr '\n' ' ' <<<"$out")"
+    case $out in
       *"denied"* | *"privilege"*)
         log "the backup user needs REPLICATION SLAVE and BINLOG MONITOR: see the pxc role README (Backups)" ;;
       *"not using binary logging"*)
@@ -70,6 +80,8 @@ archive_once() {
     esac
     return 1
   fi
+  # Name and size of each file, one per line; whatever else the client printed (a warning) is left out.
+  logs=$(awk -F '\t' 'NF == 2 && $2 ~ /^[0-9]+$/' <<<"$out")
   first=$(awk 'NR == 1 { print $1 }' <<<"$logs")
   [ -n "$first" ] || { log "$host:$port lists no binary log"; return 1; }
   generation=$(newest_generation)
@@ -80,14 +92,28 @@ archive_once() {
     if [ -z "$size" ]; then
       log "$last (archived) is no longer on the member, which has $first and later: a new generation"
       last=
-    elif [ "$(stat -c %s -- "$generation/$last")" -gt "$size" ]; then
-      log "$last is longer in the archive than on the member: the member's binary log began again; a new generation"
-      last=
+    else
+      # An archived file too short to hold its first event was cut off while it was first written: fetched again.
+      archived_start=$(start_of "$generation/$last" 2>/dev/null) || archived_start=
+      member_start=$(start_of --read-from-remote-server --host="$host" --port="$port" --user="$user" "$last") ||
+        return 1
+      if [ -z "$archived_start" ]; then
+        log "$last is incomplete in the archive: fetched again"
+      elif [ "$archived_start" != "$member_start" ]; then
+        log "the member's $last is not the one archived (its binary log began again): a new generation"
+        last=
+      elif [ "$(stat -c %s -- "$generation/$last")" -ge "$size" ]; then
+        # Whole in the archive: go on from the next file, so that a finished file is never fetched again.
+        next=$(awk -v f="$last" 'found { print $1; exit } $1 == f { found = 1 }' <<<"$logs")
+        [ -z "$next" ] || last=$next
+      fi
     fi
   fi
   if [ -z "$last" ]; then
-    generation=$dir/$(date -u +%Y%m%dT%H%M%SZ)
-    mkdir -p -- "$generation" || { log "cannot make $generation on the backup volume"; return 1; }
+    if [ -z "$generation" ] || [ -n "$(last_archived "$generation")" ]; then
+      generation=$dir/$(date -u +%Y%m%dT%H%M%SZ)
+      mkdir -p -- "$generation" || { log "cannot make $generation on the backup volume"; return 1; }
+    fi
     last=$first
   fi
   log "archiving the binary log of $host:$port from $last into $generation"
@@ -99,7 +125,7 @@ archive_once() {
   child=
 }
 
-for program in "$tool" "$client" awk stat; do
+for program in "$tool" "$client" awk grep stat tr date mkdir sleep; do
   command -v "$program" >/dev/null || log "ERROR: $program is not in the image (${KUBESS_IMAGE_NAME:-}): see the image contract"
 done
 mkdir -p -- "$dir" || log "ERROR: cannot make $dir on the backup volume"

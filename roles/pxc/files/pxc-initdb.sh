@@ -12,8 +12,9 @@
 #   KUBESS_FLAVOR [percona]         percona: the image made root, xtrabackup, monitor and clustercheck; make
 #                                   xtrabackup from any host (backup pods);
 #                                   mariadb: make monitor and the backup (State Snapshot Transfer) user, the
-#                                   latter also from any host (backup pods), with REPLICATION SLAVE there for
-#                                   the binlog-archive containers (pxc_backup_binlogs)
+#                                   latter also from any host (backup pods), both with REPLICATION SLAVE for
+#                                   the binlog-archive containers (pxc_backup_binlogs; 127.0.0.1 is localhost
+#                                   to a server that resolves names)
 #   KUBESS_DATADIR [/var/lib/mysql] KUBESS_CLIENT [mysql]
 #   KUBESS_MONITOR_PASSWORD         KUBESS_MONITOR_USER [monitor]
 #   KUBESS_BACKUP_USER [mariabackup] KUBESS_BACKUP_PASSWORD
@@ -26,7 +27,7 @@ CREATE USER '${KUBESS_MONITOR_USER:-monitor}'@'localhost' IDENTIFIED BY '${KUBES
   WITH MAX_USER_CONNECTIONS 10;
 GRANT PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.* TO '${KUBESS_MONITOR_USER:-monitor}'@'localhost';
 CREATE USER '${KUBESS_BACKUP_USER:-mariabackup}'@'localhost' IDENTIFIED BY '${KUBESS_BACKUP_PASSWORD:-}';
-GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO '${KUBESS_BACKUP_USER:-mariabackup}'@'localhost';
+GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, REPLICATION SLAVE ON *.* TO '${KUBESS_BACKUP_USER:-mariabackup}'@'localhost';
 CREATE USER '${KUBESS_BACKUP_USER:-mariabackup}'@'%' IDENTIFIED BY '${KUBESS_BACKUP_PASSWORD:-}';
 GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, REPLICATION SLAVE ON *.* TO '${KUBESS_BACKUP_USER:-mariabackup}'@'%';
 KUBESS_SQL

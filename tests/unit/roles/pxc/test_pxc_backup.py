@@ -226,10 +226,12 @@ def test_archived_binary_logs_no_kept_backup_needs_are_pruned_and_only_this_clus
     begun = 1796169600
     files = {
         "binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000001": begun - 86400,  # all before: goes
-        "binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000002": begun - 1,  # last written just before: goes
-        "binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000003": begun + 60,  # written on after: stays
-        "binlogs/ns-pxc/pxc-2/20261201T000000Z/binlog.000007": begun - 3600,  # its generation empties: both go
+        "binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000002": begun - 7200,  # two hours before: goes
+        "binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000003": begun - 1800,  # within the hour left for clocks: stays
+        "binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000004": begun + 60,  # written on after: stays
+        "binlogs/ns-pxc/pxc-2/20261201T000000Z/binlog.000007": begun - 86400,  # an older generation: goes, and it
         "binlogs/ns-pxc/pxc-2/20261202T120000Z/binlog.000001": begun + 43200,
+        "binlogs/ns-pxc/pxc-3/20261101T000000Z/binlog.000009": begun - 86400,  # a quiet member's last file: stays
         "binlogs/other-pxc/pxc-0/20261101T000000Z/binlog.000001": begun - 86400 * 30,  # another cluster's
         "binlogs/ns-pxc/pxc-0/20261130T000000Z/notes.txt": begun - 86400,  # not a binary log file
     }
@@ -237,16 +239,15 @@ def test_archived_binary_logs_no_kept_backup_needs_are_pruned_and_only_this_clus
         (backup / relative).parent.mkdir(parents=True, exist_ok=True)
         (backup / relative).write_text("events", encoding="utf-8")
         os.utime(backup / relative, (mtime, mtime))
-    for directory, mtime in (("binlogs/ns-pxc/pxc-2/20261201T000000Z", begun - 3600),
-                             ("binlogs/ns-pxc/pxc-1/20261205T000000Z", begun + 86400 * 3)):  # new, still empty
-        (backup / directory).mkdir(parents=True, exist_ok=True)
-        os.utime(backup / directory, (mtime, mtime))
+    (backup / "binlogs/ns-pxc/pxc-1/20261205T000000Z").mkdir(parents=True)  # a member's newest, still empty
     result = run_backup(tmp_path, KUBESS_BACKUP_NAME="ns-pxc-20261203T101500Z.mbstream.gz")
     assert result.returncode == 0, result.stderr
     left = sorted(str(p.relative_to(backup)) for p in (backup / "binlogs").rglob("*") if p.is_file())
     assert left == ["binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000003",
+                    "binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000004",
                     "binlogs/ns-pxc/pxc-0/20261130T000000Z/notes.txt",
                     "binlogs/ns-pxc/pxc-2/20261202T120000Z/binlog.000001",
+                    "binlogs/ns-pxc/pxc-3/20261101T000000Z/binlog.000009",
                     "binlogs/other-pxc/pxc-0/20261101T000000Z/binlog.000001"]
     assert not (backup / "binlogs/ns-pxc/pxc-2/20261201T000000Z").exists()
     assert (backup / "binlogs/ns-pxc/pxc-1/20261205T000000Z").is_dir()
@@ -459,7 +460,7 @@ def test_each_member_gets_a_binlog_archive_container_on_the_backup_volume():
     (scripts,) = [v for v in spec["volumes"] if v["name"] == "scripts"]
     assert "pxc-binlog-archive.sh" in [i["path"] for i in scripts["configMap"]["items"]]
     assert archive["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
-    assert archive["resources"]["limits"] == {"memory": "128Mi"}
+    assert archive["resources"]["limits"] == {"memory": "512Mi"}
 
 
 @pytest.mark.parametrize("extra", [BACKUP, dict(BINLOGS, pxc_backup="false")], ids=["off", "no-backup"])

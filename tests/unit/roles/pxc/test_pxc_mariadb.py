@@ -220,8 +220,10 @@ def test_the_users_come_from_the_secret(first):
     for user, key in (("monitor", "monitor-password"), ("mariabackup", "xtrabackup-password"),
                       ("wordpress", "wordpress-password")):
         assert sql(pod, "SELECT CURRENT_USER()", user=user, password=SECRETS[key]).strip().startswith(f"{user}@")
-    grants = sql(pod, "SHOW GRANTS FOR 'mariabackup'@'localhost'")
-    assert "RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.*" in grants
+    # The backup tool's privileges, and REPLICATION SLAVE for the binary log archive, from the socket and any host.
+    for host in ("localhost", "%"):
+        grants = sql(pod, f"SHOW GRANTS FOR 'mariabackup'@'{host}'")
+        assert "RELOAD, PROCESS, LOCK TABLES, REPLICATION SLAVE, BINLOG MONITOR ON *.*" in grants
     assert sql(pod, "SHOW DATABASES LIKE 'wordpress'").split() == ["wordpress"]
     # root only at localhost (pxc_root_host), and wsrep_sst_auth set from the Secret, shown masked.
     assert sql(pod, "SELECT Host FROM mysql.user WHERE User = 'root'").split() == ["localhost"]
