@@ -132,6 +132,17 @@ def test_a_backup_holds_the_rows_written_before_it_and_not_after(stack):
                  "other-pxc-20200101T000000Z.mbstream.gz"):
         (BACKUPS / name).write_bytes(b"an older backup\n")
         os.chown(BACKUPS / name, MYSQL_UID, MYSQL_UID)
+    # In the binary log archive: a file of an older generation of pxc-0, last written before the oldest backup kept
+    # (20200102T000000Z), which goes with its directory, and another cluster's, which stays.
+    archive = BACKUPS / "binlogs" / f"{stack.namespace}-pxc"
+    live = sorted(p for p in archive.glob("pxc-*/*/binlog.*") if p.is_file())
+    for path in (archive / "pxc-0" / "20191231T000000Z" / "binlog.000001",
+                 BACKUPS / "binlogs" / "other-pxc" / "pxc-0" / "20191231T000000Z" / "binlog.000001"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"events\n")
+        os.utime(path, (1577750400, 1577750400))  # 2019-12-31 00:00 UTC
+        for made in (path, path.parent, path.parent.parent):
+            os.chown(made, MYSQL_UID, MYSQL_UID)
 
     taken = run_site(env, "galera-backup", "-e", "pxc_backup_keep=2", playbook=PLAYBOOK)
     assert taken.returncode == 0, taken.tail()
@@ -150,6 +161,10 @@ def test_a_backup_holds_the_rows_written_before_it_and_not_after(stack):
     names = ours()
     assert len(names) == 2 and names[-1] == name, names
     assert (BACKUPS / "other-pxc-20200101T000000Z.mbstream.gz").exists()
+    assert not (archive / "pxc-0" / "20191231T000000Z").exists()
+    assert (BACKUPS / "binlogs" / "other-pxc" / "pxc-0" / "20191231T000000Z" / "binlog.000001").is_file()
+    assert live and all(p.is_file() for p in live)
+    assert "pruned binlogs/kubess-pxc/pxc-0/20191231T000000Z/binlog.000001" in log, log
 
     lines = check_backup(stack, name)
     rows = {line.split(" ", 1)[1] for line in lines if line.startswith("row ")}
