@@ -133,16 +133,15 @@ def test_a_backup_holds_the_rows_written_before_it_and_not_after(stack):
         (BACKUPS / name).write_bytes(b"an older backup\n")
         os.chown(BACKUPS / name, MYSQL_UID, MYSQL_UID)
     # In the binary log archive: a file of an older generation of pxc-0, last written before the oldest backup kept
-    # (20200102T000000Z), which goes with its directory, and another cluster's, which stays.
+    # (20200102T000000Z), which goes with its directory, and another cluster's, which stays. Written through the NFS
+    # server (from pxc-0's binlog-archive container, as 999), whose cache would not see files made behind it.
     archive = BACKUPS / "binlogs" / f"{stack.namespace}-pxc"
     live = sorted(p for p in archive.glob("pxc-*/*/binlog.*") if p.is_file())
-    for path in (archive / "pxc-0" / "20191231T000000Z" / "binlog.000001",
-                 BACKUPS / "binlogs" / "other-pxc" / "pxc-0" / "20191231T000000Z" / "binlog.000001"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"events\n")
-        os.utime(path, (1577750400, 1577750400))  # 2019-12-31 00:00 UTC
-        for made in (path, path.parent, path.parent.parent):
-            os.chown(made, MYSQL_UID, MYSQL_UID)
+    planted = [f"/backup/binlogs/{stack.namespace}-pxc/pxc-0/20191231T000000Z/binlog.000001",
+               "/backup/binlogs/other-pxc/pxc-0/20191231T000000Z/binlog.000001"]
+    stack.exec("pxc-0", "bash", "-c", 'for f; do mkdir -p "${f%/*}" && echo events >"$f" && touch -d @1577750400 "$f"; done',
+               "plant", *planted, container="binlog-archive")  # 2019-12-31 00:00 UTC
+    assert (BACKUPS / "binlogs" / "other-pxc" / "pxc-0" / "20191231T000000Z" / "binlog.000001").is_file()
 
     taken = run_site(env, "galera-backup", "-e", "pxc_backup_keep=2", playbook=PLAYBOOK)
     assert taken.returncode == 0, taken.tail()
