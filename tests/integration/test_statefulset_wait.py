@@ -681,6 +681,13 @@ def _first_missing_pod(cluster, namespace, name, replicas):
 STALL = 5  # controller_stall_timeout of these tests, seconds
 
 
+def _set_events(cluster, namespace, name, reason):
+    """The namespace's events with ``reason`` about the StatefulSet ``name``."""
+    res = cluster.get_json("events", "-n", namespace, "--field-selector",
+                           f"involvedObject.kind=StatefulSet,involvedObject.name={name},reason={reason}")
+    return res.get("items", [])
+
+
 def _ready_since(pod) -> float | None:
     """When the pod's Ready condition last became True (epoch seconds), or None when it is not Ready."""
     for cond in (pod or {}).get("status", {}).get("conditions", []):
@@ -691,10 +698,13 @@ def _ready_since(pod) -> float | None:
 
 def test_a_stopped_controller_manager_is_reported_naming_the_ordinal(cluster, namespace, tmp_path, stop_component):
     cluster.apply(sts_manifest("idle", replicas=3, delay="8s"), namespace)
-    # Once the controller has observed the set and made pod 0 (Ready only after 8 s), stop it: the next pod never comes.
+    # Once the controller has observed the set, made pod 0 (Ready only after 8 s) and recorded that it did, stop it: the
+    # next pod never comes. Its event recorder writes events after the pod, so without the last condition the stop can
+    # lose the SuccessfulCreate event the report is asserted to carry.
     cluster.wait_for(lambda: get_pod(cluster, namespace, "idle-0")
-                     and cluster.get_json("statefulset", "idle", "-n", namespace).get("status", {}).get("observedGeneration") == 1,
-                     timeout=60, what="idle-0 created by the controller")
+                     and cluster.get_json("statefulset", "idle", "-n", namespace).get("status", {}).get("observedGeneration") == 1
+                     and _set_events(cluster, namespace, "idle", "SuccessfulCreate"),
+                     timeout=60, what="idle-0 created by the controller, and its event recorded")
     stop_component("kube-controller-manager")
     owed = _first_missing_pod(cluster, namespace, "idle", 3)  # 1, unless the machine was slow enough for pod 0 to be Ready
     assert owed is not None and owed >= 1, "the controller made every pod before it was stopped"
