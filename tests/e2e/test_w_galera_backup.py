@@ -225,6 +225,36 @@ PASSWORDS = {"pxc_root_password": "root-password", "pxc_xtrabackup_password": "x
              "pxc_wordpress_password": "wordpress-password"}
 
 
+def restored_cluster(stack, env, namespace: str, name: str, passwords: dict, **extra):
+    """The site with --tags pxc into a new namespace, restoring the backup ``name`` with the passwords of the cluster
+    backed up (and ``extra``): (its run, the restore Job's log, the markers each member holds and whether it is
+    Synced). The caller removes the namespace's cluster (remove_cluster)."""
+    shutil.rmtree(NFS_ROOT.parent / namespace, ignore_errors=True)
+    restored = run_site(env, f"galera-restore-{namespace}", "--tags", "pxc",
+                        "-e", json.dumps(dict(passwords, pxc_namespace=namespace, pxc_restore_from=name, **extra)))
+    assert restored.returncode == 0, restored.tail()
+    ns = ["-n", namespace]
+    job = stack.node.cluster.get_json("job", "pxc-restore", *ns)
+    assert job["status"].get("succeeded") == 1
+    log = stack.kubectl("logs", *ns, "job/pxc-restore").stdout
+
+    def rows(member: str) -> set[str]:
+        done = stack.kubectl("exec", *ns, member, "-c", "pxc", "-i", "--", "mariadb",
+                             "--defaults-extra-file=/dev/stdin", "--batch", "--skip-column-names", "-e",
+                             f"{CAUSAL}SELECT marker FROM kubess_e2e.rows; "
+                             "SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'",
+                             input=f"[client]\nuser=root\npassword={passwords['pxc_root_password']}\n")
+        return set(done.stdout.split())
+
+    return restored, log, {member: rows(member) for member in MEMBERS}
+
+
+def remove_cluster(env, namespace: str) -> None:
+    gone = run_site(env, f"galera-restore-teardown-{namespace}", "--tags", "pxc",
+                    "-e", json.dumps({"pxc_namespace": namespace, "pxc_state": "absent", "pxc_purge": True}))
+    assert gone.returncode == 0, gone.tail()
+
+
 def test_a_new_cluster_restored_from_a_backup_has_its_rows(stack):
     """A backup taken now, a row written after it; then the site with --tags pxc into a new namespace with
     pxc_restore_from and the passwords of the cluster backed up: pxc-0 bootstraps from the restored data directory,
@@ -246,33 +276,51 @@ def test_a_new_cluster_restored_from_a_backup_has_its_rows(stack):
         refused.log.read_text(errors="replace"), refused.tail()
 
     passwords = {var: stack.secret("pxc-secrets", key) for var, key in PASSWORDS.items()}
-    shutil.rmtree(NFS_ROOT.parent / RESTORED, ignore_errors=True)
-    restored = run_site(env, "galera-restore", "--tags", "pxc",
-                        "-e", json.dumps(dict(passwords, pxc_namespace=RESTORED, pxc_restore_from=name)))
-    ns = ["-n", RESTORED]
     try:
-        assert restored.returncode == 0, restored.tail()
-        job = stack.node.cluster.get_json("job", "pxc-restore", *ns)
-        assert job["status"].get("succeeded") == 1
-        log = stack.kubectl("logs", *ns, "job/pxc-restore").stdout
+        _, log, held = restored_cluster(stack, env, RESTORED, name, passwords)
         assert f"restored {name} into /var/lib/mysql: cluster " in log and "safe_to_bootstrap: 1" in log, log
-
-        def rows(member: str) -> set[str]:
-            done = stack.kubectl("exec", *ns, member, "-c", "pxc", "-i", "--", "mariadb",
-                                 "--defaults-extra-file=/dev/stdin", "--batch", "--skip-column-names", "-e",
-                                 f"{CAUSAL}SELECT marker FROM kubess_e2e.rows; "
-                                 "SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'",
-                                 input=f"[client]\nuser=root\npassword={passwords['pxc_root_password']}\n")
-            return set(done.stdout.split())
-
-        for member in ("pxc-0", "pxc-1", "pxc-2"):
-            seen = rows(member)
+        for member, seen in held.items():
             assert before in seen and after not in seen and "Synced" in seen, (member, sorted(seen)[:5])
         # pxc-0 started from the restored data directory at the backup's Galera position, marked safe to bootstrap.
         uuid_, seqno = re.search(r"cluster ([0-9a-f-]{36}) at seqno (-?\d+)", log).groups()
-        first = stack.kubectl("logs", *ns, "pxc-0", "-c", "pxc").stdout
+        first = stack.kubectl("logs", "-n", RESTORED, "pxc-0", "-c", "pxc").stdout
         assert f"uuid={uuid_} seqno={seqno} safe_to_bootstrap=1" in first, first[-2000:]
     finally:
-        gone = run_site(env, "galera-restore-teardown", "--tags", "pxc",
-                        "-e", json.dumps({"pxc_namespace": RESTORED, "pxc_state": "absent", "pxc_purge": True}))
-    assert gone.returncode == 0, gone.tail()
+        remove_cluster(env, RESTORED)
+
+
+POINT_IN_TIME = "kubess-restore-pitr"
+
+
+def test_a_cluster_restored_to_a_point_in_time_has_the_rows_committed_before_it_and_none_after(stack):
+    """A backup; a row committed after it, then a time, then another row; the site with pxc_restore_from and
+    pxc_restore_to_time into a new namespace: the restore Job brings the backup forward with the binary log
+    archive's transactions before that time; every member is Synced with the row committed before the backup and the
+    one after it and before the time, and not the one after the time."""
+    env = dict(stack.node.cluster.env, ANSIBLE_FORCE_COLOR="0")
+    ensure_table(stack, "rows")
+    in_backup, before, after = (uuid.uuid4().hex for _ in range(3))
+    sql(stack, "pxc-0", f"INSERT INTO kubess_e2e.rows (marker) VALUES ('{in_backup}')")
+    assert sql(stack, "pxc-2", f"{CAUSAL}SELECT marker FROM kubess_e2e.rows WHERE marker = '{in_backup}'") == \
+        [[in_backup]]
+    taken = run_site(env, "galera-backup-for-pitr", playbook=PLAYBOOK)
+    assert taken.returncode == 0, taken.tail()
+    name = galera_jobs(stack)[-1]["metadata"]["annotations"]["kubess.io/backup-file"]
+    sql(stack, "pxc-1", f"INSERT INTO kubess_e2e.rows (marker) VALUES ('{before}')")
+    # The time: the next whole second after that commit (the node's clock is this machine's).
+    target = int(time.time()) + 1
+    stack.wait_for(lambda: time.time() >= target, timeout=5, what="the clock past the time")
+    sql(stack, "pxc-1", f"INSERT INTO kubess_e2e.rows (marker) VALUES ('{after}')")
+    for member in MEMBERS:
+        stack.wait_for(lambda m=member: after in archived(stack, m), timeout=120, what=f"the last row in {member}'s archive")
+    to_time = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(target))
+
+    passwords = {var: stack.secret("pxc-secrets", key) for var, key in PASSWORDS.items()}
+    try:
+        _, log, held = restored_cluster(stack, env, POINT_IN_TIME, name, passwords, pxc_restore_to_time=to_time)
+        assert re.search(r"applying 1 transactions of the archive of pxc-\d, 1-1-\d+ to 1-1-\d+", log), log
+        assert f"restored {name} into /var/lib/mysql" in log, log
+        for member, seen in held.items():
+            assert {in_backup, before, "Synced"} <= seen and after not in seen, (member, sorted(seen)[:5])
+    finally:
+        remove_cluster(env, POINT_IN_TIME)

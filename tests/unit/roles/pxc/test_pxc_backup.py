@@ -322,7 +322,18 @@ def test_restore_makes_the_sets_claims_then_one_job_on_the_first_members_volume(
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["KUBESS_RESTORE_FROM"] == RESTORE["pxc_restore_from"]
     assert (env["KUBESS_BACKUP_TOOL"], env["KUBESS_STREAM_TOOL"]) == ("mariadb-backup", "mbstream")
+    assert env["KUBESS_RESTORE_TO_TIME"] == ""
     assert spec["securityContext"]["runAsUser"] == 999 and job["spec"]["backoffLimit"] == 0
+
+
+def test_a_point_in_time_restore_gives_the_job_the_time_and_the_gtid_domain_the_members_log_with():
+    job = render("pxc", "pxc__restore_job", dict(RESTORE, pxc_restore_to_time="2026-12-03T14:05:00Z"))
+    env = {e["name"]: e["value"] for e in pod_spec(job)["containers"][0]["env"]}
+    assert env["KUBESS_RESTORE_TO_TIME"] == "2026-12-03T14:05:00Z"
+    cnf = render("pxc", "pxc__config_data", {"pxc_flavor": "mariadb", "pxc_backup": True,
+                                              "pxc_backup_binlogs": True})["kubess.cnf"]
+    assert f"wsrep_gtid_domain_id={env['KUBESS_GTID_DOMAIN']}\n" in cnf
+    assert render("pxc", "pxc__input_problems", dict(RESTORE, pxc_restore_to_time="2026-12-03T14:05:00Z")) == []
 
 
 def test_restore_needs_the_backup_volume_in_the_layout():
@@ -333,6 +344,12 @@ def test_restore_needs_the_backup_volume_in_the_layout():
     ({"pxc_restore_from": "../../etc/passwd"}, "pxc_restore_from must be the file name of a backup"),
     ({"pxc_restore_from": "kubess-pxc-20261203T023000Z.xbstream.gz"}, "pxc_restore_from is a backup of the percona"),
     ({"pxc_flavor": "percona"}, "pxc_restore_from is a backup of the mariadb flavour"),
+    ({"pxc_restore_from": "", "pxc_restore_to_time": "2026-12-03T14:05:00Z"}, "pxc_restore_to_time needs pxc_restore_from"),
+    ({"pxc_restore_to_time": "2026-12-03 14:05:00"}, "pxc_restore_to_time must be a UTC time as YYYY-MM-DDTHH:MM:SSZ"),
+    ({"pxc_restore_to_time": "2026-13-03T14:05:00Z"}, "pxc_restore_to_time must be a UTC time"),
+    ({"pxc_restore_to_time": "2026-12-03T24:05:00Z"}, "pxc_restore_to_time must be a UTC time"),
+    ({"pxc_flavor": "percona", "pxc_restore_from": "kubess-pxc-20261203T023000Z.xbstream.gz",
+      "pxc_restore_to_time": "2026-12-03T14:05:00Z"}, "pxc_restore_to_time is for the mariadb flavour"),
 ])
 def test_bad_restore_input_is_refused_naming_the_variable(extra, fragment):
     problems = render("pxc", "pxc__input_problems", dict(RESTORE, **extra))

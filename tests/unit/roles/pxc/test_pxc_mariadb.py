@@ -394,6 +394,90 @@ def test_a_member_archives_its_binary_log_with_the_rows_written_on_another_membe
             archiver.kill()
 
 
+def backup_env(**extra: str) -> dict[str, str]:
+    """The environment the backup Job's template gives pxc-backup.sh, for the member pxc-0 on loopback."""
+    return {"KUBESS_BACKUP_HOST": "127.0.0.1", "KUBESS_BACKUP_PORT": "3306", "KUBESS_BACKUP_USER": "mariabackup",
+            "KUBESS_BACKUP_PASSWORD": SECRETS["xtrabackup-password"], "KUBESS_BACKUP_TOOL": "mariadb-backup",
+            "KUBESS_CLIENT": "mariadb", "KUBESS_BACKUP_FORMAT": "mbstream", "KUBESS_DATADIR": "/var/lib/mysql",
+            "KUBESS_BACKUP_DIR": "/backup", "KUBESS_SCRATCH": "/scratch", "KUBESS_BACKUP_PREFIX": f"{NS}-pxc",
+            "KUBESS_BACKUP_KEEP": "3", "KUBESS_BACKUP_MEMBERS": "1", "KUBESS_BACKUP_FORCE": "1",
+            "KUBESS_IMAGE_NAME": "kubess.local/mariadb-galera", "HOME": "/tmp", **extra}
+
+
+def restore(root: Path, tmp_path: Path, scripts: Path, backup: Path, name: str, to_time: str):
+    """pxc-restore.sh as the restore Job runs it, into a new empty data volume: (its result, the volume)."""
+    data = make_dir(tmp_path / "restored", 999, 0o750)
+    env = {"KUBESS_RESTORE_FROM": name, "KUBESS_RESTORE_TO_TIME": to_time, "KUBESS_GTID_DOMAIN": "1",
+           "KUBESS_BACKUP_TOOL": "mariadb-backup", "KUBESS_STREAM_TOOL": "mbstream", "KUBESS_BACKUP_DIR": "/backup",
+           "KUBESS_DATADIR": "/var/lib/mysql", "KUBESS_SCRATCH": "/scratch", "HOME": "/tmp",
+           "KUBESS_IMAGE_NAME": "kubess.local/mariadb-galera"}
+    binds = {"/opt/kubess": scripts, "/backup": backup, "/var/lib/mysql": data,
+             "/scratch": make_dir(tmp_path / "restore-scratch", 999, 0o750)}
+    return run(root, ["/bin/bash", "/opt/kubess/pxc-restore.sh"], user=MYSQL, env=env, binds=binds, isolated=True), data
+
+
+# Starts a server of its own on the data volume (no network, no Galera, no grants) and prints the marks.
+READ_MARKS = """set -e
+mariadbd --no-defaults --datadir=/var/lib/mysql --socket=/scratch/check.sock --skip-networking --skip-grant-tables \
+  --pid-file=/scratch/check.pid --tmpdir=/scratch --log-error=/scratch/check.log &
+mariadb-admin --no-defaults --socket=/scratch/check.sock --wait=120 --connect-timeout=2 ping >/dev/null
+mariadb --no-defaults --socket=/scratch/check.sock --batch --skip-column-names -e 'SELECT m FROM wordpress.marks; SHUTDOWN'
+"""
+
+
+def test_a_point_in_time_restore_has_the_rows_committed_before_the_time_and_none_after(root, tmp_path):
+    """A backup taken by pxc-backup.sh while the member archives its binary log; a row committed after the backup and
+    before a time, another at or after it; pxc-restore.sh with that time brings the backup forward with the first
+    from the archive, and not the second. Without the archive's files, it restores nothing and says why."""
+    (root / "scratch").mkdir(exist_ok=True)
+    member = Member(root, tmp_path / "0", 0, **BINLOGS)
+    scripts = member.binds["/opt/kubess"]
+    backup = make_dir(tmp_path / "backup", 999, 0o750)
+    env = {"KUBESS_BINLOG_HOST": "127.0.0.1", "KUBESS_BINLOG_PORT": "3306", "KUBESS_BACKUP_USER": "mariabackup",
+           "KUBESS_BACKUP_PASSWORD": SECRETS["xtrabackup-password"], "KUBESS_BINLOG_DIR": ARCHIVE,
+           "KUBESS_CLIENT": "mariadb", "KUBESS_BINLOG_RETRY": "1", "HOME": "/tmp"}
+    with member.running() as pod0:
+        archiver = Container(root, ["/bin/bash", "/opt/kubess/pxc-binlog-archive.sh"], user=MYSQL, env=env,
+                             binds={"/opt/kubess": scripts, "/backup": backup}, network_of=pod0)
+        try:
+            archiver.wait_for_line(rf"from binlog\.\d+ into {ARCHIVE}/\d{{8}}T\d{{6}}Z$", timeout=60)
+            sql(pod0, "CREATE TABLE wordpress.marks (m VARCHAR(40) PRIMARY KEY); INSERT INTO wordpress.marks VALUES ('in-backup')")
+            taken = run(root, ["/bin/bash", "/opt/kubess/pxc-backup.sh"], user=MYSQL, env=backup_env(),
+                        binds={"/opt/kubess": scripts, "/backup": backup, "/var/lib/mysql": member.data,
+                               "/scratch": make_dir(tmp_path / "backup-scratch", 999, 0o750)},
+                        enter=["nsenter", f"--net=/proc/{pod0.pid()}/ns/net"], proc=True)
+            assert taken.returncode == 0, taken.stderr[-3000:]
+            (name,) = re.findall(r"^stored (\S+)$", taken.stdout, re.MULTILINE)
+            sql(pod0, "INSERT INTO wordpress.marks VALUES ('before-the-time')")
+            # The time: the next whole second after that commit; the next row is committed at it or after.
+            target = int(time.time()) + 1
+            wait_until(lambda: time.time() >= target, "the clock past the time")
+            sql(pod0, "INSERT INTO wordpress.marks VALUES ('after-the-time')")
+            wait_until(lambda: "after-the-time" in archived(archiver), "the last row archived")
+        finally:
+            archiver.kill()
+    to_time = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(target))
+
+    result, data = restore(root, tmp_path, scripts, backup, name, to_time)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r"applying 1 transactions of the archive of pxc-0, 1-1-\d+ to 1-1-\d+", result.stderr), result.stderr
+    assert "safe_to_bootstrap: 1" in result.stdout and "safe_to_bootstrap: 1" in (data / "grastate.dat").read_text()
+    checked = run(root, ["/bin/bash", "-c", READ_MARKS], user=MYSQL, isolated=True,
+                  binds={"/var/lib/mysql": data, "/scratch": make_dir(tmp_path / "check", 999, 0o750)})
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    assert sorted(checked.stdout.split()) == ["before-the-time", "in-backup"]
+
+    # The archive's files gone: nothing is restored, and the Job says why.
+    for file in (backup / "binlogs").rglob("binlog.*"):
+        file.unlink()
+    shutil.rmtree(data)
+    result, data = restore(root, tmp_path, scripts, backup, name, to_time)
+    assert result.returncode == 1 and "no member's archive holds every transaction after the backup's 1-1-" in \
+        result.stderr, result.stderr[-3000:]
+    assert "the archive of pxc-0 holds neither the backup's last transaction nor any after it" in result.stderr
+    assert not (data / "grastate.dat").exists()
+
+
 # --- stopping a member that waits ------------------------------------------------------------------------------
 
 
