@@ -142,7 +142,7 @@ taken without the binary log (pxc_backup_binlogs)"
     case $result in
       late\ *) die "$name already holds a transaction of $(iso "${result#late }"), not before $to_time: restore from an older backup" ;;
       gap\ *) log "the archive of ${member##*/} lacks the transaction $domain-*-${result#gap }: not used" ;;
-      none) log "the archive of ${member##*/} holds neither the backup's last transaction nor any after it: not used" ;;
+      none) log "the archive of ${member##*/} holds neither the backup's last transaction nor the next one: not used" ;;
       ok\ *)
         read -r _ count _ <<<"$result"
         # The member whose archive reaches furthest (every one starts after the backup's transaction).
