@@ -34,6 +34,18 @@ def backup_lines(backup: dict | None) -> list[str]:
     return [f"  backups {schedule}; {last}" + (f"; the newest Job failed: {backup['last']['job']}" if failed else "")]
 
 
+def archive_lines(archive: list | None) -> list[str]:
+    """One line per member's binary log archive container (stack_info's binlog_archive)."""
+    lines = []
+    for member in archive or []:
+        copying = (f"copies {member['file']} into {member['directory']}" if member["file"]
+                   else f"not copying: {member['last_line'] or 'no log yet'}")
+        state = "Ready" if member["ready"] else "NOT Ready"
+        restarts = f", {member['restarts']} restarts" if member["restarts"] else ""
+        lines.append(f"  binlog archive of {member['pod']}: {state}{restarts}; {copying}")
+    return lines
+
+
 def text(report: dict) -> list[str]:
     lines = ["-- StatefulSets (ordinals, when each became Ready, revision)"]
     for sts in report["statefulsets"]:
@@ -64,6 +76,7 @@ def text(report: dict) -> list[str]:
                      if member["state"] else f"server not answering (phase {member['phase'] or '-'})")
             lines.append(f"  galera member {member['name']}: {state}; {where}")
         lines.extend(backup_lines(sts.get("backup")))
+        lines.extend(archive_lines(sts.get("binlog_archive")))
     for dep in report["deployments"]:
         lines.append(f"{dep['name']} (Deployment): {dep['ready_replicas']}/{dep['replicas']} Ready")
     lines.append("")

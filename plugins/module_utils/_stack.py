@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 """The state of a deployed stack, as people and playbooks read it: each StatefulSet's ordinals (pod, node, Ready and
-since when, revision, claim -> volume -> NFS path), the Deployments and HorizontalPodAutoscalers, and, when asked,
-each etcd and Galera member as the member itself sees it. Reads only."""
+since when, revision, claim -> volume -> NFS path), its backups and binary log archive, the Deployments and
+HorizontalPodAutoscalers, and, when asked, each etcd and Galera member as the member itself sees it. Reads only."""
 
 import json
 import re
@@ -30,6 +30,9 @@ JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 # it in its store container's log.
 BACKUP_FILE_ANNOTATION = "kubess.io/backup-file"
 STORED = re.compile(r"^stored (\S+)$", re.M)
+# The pxc role's binlog-archive container (pxc_backup_binlogs) and the line it logs when it starts copying a file.
+ARCHIVE_CONTAINER = "binlog-archive"
+ARCHIVING = re.compile(r"^\[pxc-binlog-archive\] archiving the binary log of \S+ from (\S+) into (\S+)$", re.M)
 # <scheme>://$(POD_NAME).<domain>:<port>, as the etcd role writes the members' advertised URLs.
 ADVERTISED = re.compile(r"^(https?)://\$\(POD_NAME\)\.([^:/]+):(\d+)$")
 
@@ -187,6 +190,38 @@ def describe_backup(set_name, cronjobs, jobs, pods):
                 last=described[-1] if described else None, last_succeeded=succeeded[-1] if succeeded else None)
 
 
+def describe_archive(described, pods):
+    """Each member's binlog-archive container (the pxc role's pxc_backup_binlogs): pod, Ready, restarts, and the
+    file and directory it copies (from its log: null here); None when no pod of the set has one."""
+    out = []
+    for entry in described["ordinals"]:
+        pod = pods.get(entry["pod"]) if entry["pod"] else None
+        containers = ((pod or {}).get("spec") or {}).get("containers") or []
+        if not any(c.get("name") == ARCHIVE_CONTAINER for c in containers):
+            continue
+        status = next((c for c in (pod.get("status") or {}).get("containerStatuses") or []
+                       if c.get("name") == ARCHIVE_CONTAINER), {})
+        out.append(dict(pod=entry["pod"], ready=bool(status.get("ready")), restarts=int(status.get("restartCount") or 0),
+                        file=None, directory=None, last_line=None))
+    return out or None
+
+
+def archive_progress(api, namespace, member, deadline):
+    """``member`` (from describe_archive) with the file and directory its container last said it copies, and its
+    last log line; left as it is when the log cannot be read."""
+    path = ns_path("v1", namespace, "pods") + "/{0}/log".format(member["pod"])
+    try:
+        text = retry(lambda: api.text(path, [("container", ARCHIVE_CONTAINER), ("tailLines", "200")]), deadline)
+    except (TransientApiError, ApiFailure):
+        return member
+    found = ARCHIVING.findall(text or "")
+    lines = (text or "").strip().splitlines()
+    if found:
+        member.update(file=found[-1][0], directory=found[-1][1])
+    member["last_line"] = lines[-1] if lines else None
+    return member
+
+
 def describe(sets, pods, claims, volumes, deployments, autoscalers, cronjobs=(), jobs=()):
     """The stack from the objects read (each a list of API objects)."""
     pods = {_meta(p)["name"]: p for p in pods}
@@ -195,6 +230,7 @@ def describe(sets, pods, claims, volumes, deployments, autoscalers, cronjobs=(),
     described = [describe_set(s, pods, claims, volumes) for s in sorted(sets, key=lambda s: _meta(s)["name"])]
     for entry in described:
         entry["backup"] = describe_backup(entry["name"], cronjobs, jobs, pods)
+        entry["binlog_archive"] = describe_archive(entry, pods)
     return dict(
         statefulsets=described,
         deployments=[describe_deployment(d) for d in sorted(deployments, key=lambda d: _meta(d)["name"])],
@@ -325,6 +361,8 @@ def collect(api, namespace, names, members, deadline, metrics_deadline=None):
         last = (described["backup"] or {}).get("last_succeeded")
         if last and not last["file"] and last["pod"]:
             last["file"] = stored_file(api, namespace, last["pod"], deadline)
+        for member in described["binlog_archive"] or []:
+            archive_progress(api, namespace, member, deadline)
     if members:
         by_name = {_meta(s)["name"]: s for s in sets}
         for described in found["statefulsets"]:

@@ -18,7 +18,8 @@ description:
   - Also returns the Deployments and the autoscaling/v2 HorizontalPodAutoscalers of the roles, with each autoscaler's
     current and desired replicas and CPU utilisation.
   - For each set with backups, its backup CronJob's schedule and times, its newest backup Job and the newest that
-    succeeded, with the snapshot's name.
+    succeeded, with the snapshot's name; for a Galera set with the binary log archive, each member's C(binlog-archive)
+    container (Ready, restarts, and the file and directory it copies, from its log).
   - With O(members=true), asks the members themselves, through C(pods/exec). etcd returns the member list (name, id,
     learner, healthy, leader), with C(etcdctl) run in a Ready member's container. Galera returns what each member's
     server says of itself (C(wsrep_local_state_comment), the cluster's status and size, and its position, that is the
@@ -64,7 +65,8 @@ extends_documentation_fragment:
 notes:
   - The credentials need C(list) on C(statefulsets) and C(deployments) (apps), C(pods), C(persistentvolumeclaims) and
     C(horizontalpodautoscalers) (autoscaling), C(jobs) and C(cronjobs) (batch) in the namespace, C(get) on
-    C(pods/log) (the file of a scheduled backup; without it the file is null), and C(list) on C(persistentvolumes)
+    C(pods/log) (the file of a scheduled backup and what the binary log archive copies; without it they are null),
+    and C(list) on C(persistentvolumes)
     (cluster scope).
   - An etcd or Galera member that cannot be asked is reported with an C(error), and does not fail the module.
 seealso:
@@ -213,6 +215,34 @@ statefulsets:
             - Each member (name, state, cluster_status, cluster_size, uuid, seqno, phase, safe_to_bootstrap, error).
           type: list
           elements: dict
+    binlog_archive:
+      description:
+        - For a Galera set with the binary log archive (the pxc role's O(kubess.stateful.pxc#role:main:pxc_backup_binlogs)),
+          each member's C(binlog-archive) container, or null when no pod of the set has one.
+        - V(file) and V(directory) are what the container last said it copies (its log), null when its log says
+          nothing yet or cannot be read; V(last_line) is its last log line.
+      type: list
+      elements: dict
+      returned: always
+      contains:
+        pod:
+          description: The member's pod.
+          type: str
+        ready:
+          description: Whether the container is Ready (it runs).
+          type: bool
+        restarts:
+          description: How many times the container was restarted.
+          type: int
+        file:
+          description: The member's binary log file it copies.
+          type: str
+        directory:
+          description: Where it writes that file on the backup volume (a generation directory under C(/backup/binlogs)).
+          type: str
+        last_line:
+          description: Its last log line.
+          type: str
     backup:
       description:
         - The set's backups (the objects its role labels C(app.kubernetes.io/component=backup), see O(kubess.stateful.etcd#role:main:etcd_backup)),

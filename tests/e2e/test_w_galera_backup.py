@@ -178,6 +178,12 @@ def test_a_backup_holds_the_rows_written_before_it_and_not_after(stack):
     assert info.returncode == 0, info.tail()
     pxc = next(s for s in json.loads(report_file.read_text())["statefulsets"] if s["name"] == "pxc")
     assert pxc["backup"]["cronjob"] == "pxc-backup" and pxc["backup"]["last_succeeded"]["file"] == name, pxc["backup"]
+    # And what each member's binlog-archive container copies, from its log.
+    archives = {a["pod"]: a for a in pxc["binlog_archive"]}
+    assert sorted(archives) == MEMBERS, archives
+    for member, archive in archives.items():
+        assert archive["ready"] and re.fullmatch(r"binlog\.\d{6}", archive["file"] or ""), archive
+        assert re.fullmatch(rf"/backup/binlogs/{stack.namespace}-pxc/{member}/\d{{8}}T\d{{6}}Z", archive["directory"]), archive
 
 
 def server_pid(stack, pod: str) -> int:

@@ -79,3 +79,17 @@ def test_the_text_says_the_backups_of_a_set():
     report = dict(REPORT, statefulsets=[dict(REPORT["statefulsets"][0], backup=on_demand)])
     assert "  backups on demand only; no snapshot yet" in demo_summary.text(report)
     assert not any(line.startswith("  backups") for line in demo_summary.text(REPORT))
+
+
+def test_the_text_says_what_each_members_binary_log_archive_copies():
+    archive = [dict(pod="pxc-0", ready=True, restarts=0, file="binlog.000003",
+                    directory="/backup/binlogs/kubess-pxc/pxc-0/20261204T071000Z", last_line="..."),
+               dict(pod="pxc-1", ready=False, restarts=2, file=None, directory=None,
+                    last_line="[pxc-binlog-archive] cannot list the binary logs of 127.0.0.1:3306")]
+    report = dict(REPORT, statefulsets=[dict(REPORT["statefulsets"][0], binlog_archive=archive)])
+    lines = demo_summary.text(report)
+    assert ("  binlog archive of pxc-0: Ready; copies binlog.000003 into "
+            "/backup/binlogs/kubess-pxc/pxc-0/20261204T071000Z") in lines
+    assert ("  binlog archive of pxc-1: NOT Ready, 2 restarts; not copying: [pxc-binlog-archive] cannot list the "
+            "binary logs of 127.0.0.1:3306") in lines
+    assert not any("binlog archive" in line for line in demo_summary.text(REPORT))

@@ -322,3 +322,37 @@ def test_a_scheduled_backups_file_is_read_from_its_store_containers_log():
     del api.logs[log]
     etcd = _stack.collect(api, NS, ["etcd"], False, deadline=1e12)["statefulsets"][0]
     assert etcd["backup"]["last_succeeded"]["file"] is None
+
+
+def archived_pod(name, ready=True, restarts=0):
+    """A Galera member's pod with the pxc role's binlog-archive container beside the member."""
+    member = pod(name)
+    member["spec"]["containers"] = [{"name": "pxc"}, {"name": "binlog-archive"}]
+    member["status"]["containerStatuses"].append({"name": "binlog-archive", "ready": ready, "restartCount": restarts})
+    return member
+
+
+def test_each_members_binary_log_archive_says_what_it_copies_from_its_log():
+    sets = [sts("pxc", 2, {"app.kubernetes.io/name": "mariadb"}, template="datadir")]
+    api = StackApi({"/statefulsets": sets, "/pods": [archived_pod("pxc-0"), archived_pod("pxc-1", False, 3)],
+                    "/persistentvolumeclaims": [], "/persistentvolumes": [], "/deployments": [],
+                    "/horizontalpodautoscalers": [], "/cronjobs": [], "/jobs": []})
+    log = "/api/v1/namespaces/kubess/pods/pxc-0/log"
+    api.logs[log] = ("[pxc-binlog-archive] archiving the binary log of 127.0.0.1:3306 from binlog.000002 into "
+                     "/backup/binlogs/kubess-pxc/pxc-0/20261204T071000Z\n"
+                     "[pxc-binlog-archive] mariadb-binlog stopped (exit code 1)\n"
+                     "[pxc-binlog-archive] archiving the binary log of 127.0.0.1:3306 from binlog.000003 into "
+                     "/backup/binlogs/kubess-pxc/pxc-0/20261204T071000Z\n")
+    found = _stack.collect(api, NS, ["pxc"], False, deadline=1e12)["statefulsets"][0]["binlog_archive"]
+    assert found == [
+        dict(pod="pxc-0", ready=True, restarts=0, file="binlog.000003",
+             directory="/backup/binlogs/kubess-pxc/pxc-0/20261204T071000Z",
+             last_line="[pxc-binlog-archive] archiving the binary log of 127.0.0.1:3306 from binlog.000003 into "
+                       "/backup/binlogs/kubess-pxc/pxc-0/20261204T071000Z"),
+        # Its log cannot be read: what the pod says only.
+        dict(pod="pxc-1", ready=False, restarts=3, file=None, directory=None, last_line=None)]
+    assert (log, [("container", "binlog-archive"), ("tailLines", "200")]) in api.queries
+
+
+def test_a_set_without_the_archive_has_none():
+    assert _stack.collect(stack_api(), NS, ["etcd"], False, deadline=1e12)["statefulsets"][0]["binlog_archive"] is None
