@@ -8,7 +8,7 @@ label selector, never by neither; each entry's objects are gone before the next 
 import time
 
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ModuleFailure
-from ansible_collections.kubess.stateful.plugins.module_utils._watch import retry, watch_one
+from ansible_collections.kubess.stateful.plugins.module_utils._watch import UntilDeadline, watch_one
 
 
 def entry_problem(index, entry):
@@ -41,7 +41,7 @@ def describe(entry):
     return "{0} {1}".format(entry["kind"], entry.get("name") or ",".join(entry.get("selectors") or []))
 
 
-class Deletion:
+class Deletion(UntilDeadline):
     """Delete ``objects`` (entries of api_version, kind, and name or selectors) in ``namespace``, in order."""
 
     def __init__(self, api, namespace, objects, propagation, wait, deadline, clock=time.monotonic):
@@ -52,9 +52,6 @@ class Deletion:
         self.wait = wait
         self.deadline = deadline
         self.clock = clock
-
-    def _retry(self, call, gone_ok=False):
-        return retry(call, self.deadline, self.clock, gone_ok=gone_ok)
 
     def names(self, path, entry):
         """The names of the entry's objects that exist now."""

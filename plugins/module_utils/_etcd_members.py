@@ -27,8 +27,8 @@ from ansible_collections.kubess.stateful.plugins.module_utils._ordinal import (
 )
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
     SetAccess,
+    UntilDeadline,
     ns_path,
-    retry,
     watch_one,
 )
 
@@ -120,7 +120,7 @@ def quorum_problem(action, ordinal, members, healthy):
     return None
 
 
-class EtcdMembers(SetAccess):
+class EtcdMembers(SetAccess, UntilDeadline):
     """The etcd membership of StatefulSet ``namespace/name``, read and changed with etcdctl in a member's pod."""
 
     def __init__(self, api, name, namespace, scheme, client_port, peer_port, domain, container, deadline,
@@ -137,9 +137,6 @@ class EtcdMembers(SetAccess):
 
     def peer_url(self, ordinal):
         return "{0}://{1}-{2}.{3}:{4}".format(self.scheme, self.name, ordinal, self.domain, self.peer_port)
-
-    def _retry(self, call):
-        return retry(call, self.deadline, self.clock)
 
     def read_set(self):
         return self._retry(lambda: self.api.list(ns_path("apps/v1", self.namespace, "statefulsets") + "/" + self.name))

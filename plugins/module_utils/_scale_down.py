@@ -15,8 +15,8 @@ import time
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ModuleFailure
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
     SetAccess,
+    UntilDeadline,
     ns_path,
-    retry,
     watch_one,
 )
 
@@ -48,7 +48,7 @@ def describe_pod(pod):
     return "; ".join(parts)
 
 
-class ScaleDown(SetAccess):
+class ScaleDown(SetAccess, UntilDeadline):
     """Scale the StatefulSet ``namespace/name`` down to ``replicas``, one ordinal at a time."""
 
     def __init__(self, api, name, namespace, replicas, deadline, clock=time.monotonic):
@@ -60,10 +60,6 @@ class ScaleDown(SetAccess):
 
     def remaining(self):
         return self.deadline - self.clock()
-
-    def _retry(self, call, gone_ok=False):
-        """``call()`` again while the API cannot be reached, until the deadline (see ``retry``)."""
-        return retry(call, self.deadline, self.clock, gone_ok=gone_ok)
 
     def read_set(self):
         """The StatefulSet, or None when it does not exist."""

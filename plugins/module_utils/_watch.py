@@ -116,6 +116,16 @@ class SetAccess:  # pylint: disable=too-few-public-methods
         self.clock = clock
 
 
+class UntilDeadline:  # pylint: disable=too-few-public-methods
+    """A worker with a ``deadline`` on its ``clock``: ``_retry(call)`` is ``retry(call)`` until that deadline."""
+
+    deadline = None
+    clock = None
+
+    def _retry(self, call, gone_ok=False):
+        return retry(call, self.deadline, self.clock, gone_ok=gone_ok)
+
+
 class KubeApi:
     """Requests over the dynamic client kubernetes.core builds, each counted: reads (lists, watches, logs),
     discovery, writes (PATCH, DELETE) and pods/exec."""
