@@ -81,7 +81,6 @@ mv -- "$part" "$dir/$name"
 echo "stored $name"
 
 # This cluster's backups only: names matched exactly, newest first; the first KUBESS_BACKUP_KEEP stay.
-kept=()
 for path in "$dir"/*; do
   if [[ ${path##*/} =~ ^${prefix}-[0-9]{8}T[0-9]{6}Z[.]${format}[.]gz$ ]]; then printf '%s\n' "${path##*/}"; fi
 done | sort -r >"$scratch/backups"
