@@ -233,8 +233,8 @@ PASSWORDS = {"pxc_root_password": "root-password", "pxc_xtrabackup_password": "x
 
 def restored_cluster(stack, env, namespace: str, name: str, passwords: dict, **extra):
     """The site with --tags pxc into a new namespace, restoring the backup ``name`` with the passwords of the cluster
-    backed up (and ``extra``): (its run, the restore Job's log, the markers each member holds and whether it is
-    Synced). The caller removes the namespace's cluster (remove_cluster)."""
+    backed up (and ``extra``): (the restore Job's log, the markers each member holds and whether it is Synced). The
+    caller removes the namespace's cluster (remove_cluster)."""
     shutil.rmtree(NFS_ROOT.parent / namespace, ignore_errors=True)
     restored = run_site(env, f"galera-restore-{namespace}", "--tags", "pxc",
                         "-e", json.dumps(dict(passwords, pxc_namespace=namespace, pxc_restore_from=name, **extra)))
@@ -252,7 +252,7 @@ def restored_cluster(stack, env, namespace: str, name: str, passwords: dict, **e
                              input=f"[client]\nuser=root\npassword={passwords['pxc_root_password']}\n")
         return set(done.stdout.split())
 
-    return restored, log, {member: rows(member) for member in MEMBERS}
+    return log, {member: rows(member) for member in MEMBERS}
 
 
 def remove_cluster(env, namespace: str) -> None:
@@ -283,7 +283,7 @@ def test_a_new_cluster_restored_from_a_backup_has_its_rows(stack):
 
     passwords = {var: stack.secret("pxc-secrets", key) for var, key in PASSWORDS.items()}
     try:
-        _, log, held = restored_cluster(stack, env, RESTORED, name, passwords)
+        log, held = restored_cluster(stack, env, RESTORED, name, passwords)
         assert f"restored {name} into /var/lib/mysql: cluster " in log and "safe_to_bootstrap: 1" in log, log
         for member, seen in held.items():
             assert before in seen and after not in seen and "Synced" in seen, (member, sorted(seen)[:5])
@@ -305,7 +305,7 @@ def test_a_cluster_restored_to_a_point_in_time_has_the_rows_committed_before_it_
     one after it and before the time, and not the one after the time."""
     env = dict(stack.node.cluster.env, ANSIBLE_FORCE_COLOR="0")
     ensure_table(stack, "rows")
-    in_backup, before, after = (uuid.uuid4().hex for _ in range(3))
+    in_backup, before, after = uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex
     sql(stack, "pxc-0", f"INSERT INTO kubess_e2e.rows (marker) VALUES ('{in_backup}')")
     assert sql(stack, "pxc-2", f"{CAUSAL}SELECT marker FROM kubess_e2e.rows WHERE marker = '{in_backup}'") == \
         [[in_backup]]
@@ -323,7 +323,7 @@ def test_a_cluster_restored_to_a_point_in_time_has_the_rows_committed_before_it_
 
     passwords = {var: stack.secret("pxc-secrets", key) for var, key in PASSWORDS.items()}
     try:
-        _, log, held = restored_cluster(stack, env, POINT_IN_TIME, name, passwords, pxc_restore_to_time=to_time)
+        log, held = restored_cluster(stack, env, POINT_IN_TIME, name, passwords, pxc_restore_to_time=to_time)
         assert re.search(r"applying 1 transactions of the archive of pxc-\d, 1-1-\d+ to 1-1-\d+", log), log
         assert f"restored {name} into /var/lib/mysql" in log, log
         for member, seen in held.items():

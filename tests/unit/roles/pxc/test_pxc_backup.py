@@ -330,8 +330,8 @@ def test_a_point_in_time_restore_gives_the_job_the_time_and_the_gtid_domain_the_
     job = render("pxc", "pxc__restore_job", dict(RESTORE, pxc_restore_to_time="2026-12-03T14:05:00Z"))
     env = {e["name"]: e["value"] for e in pod_spec(job)["containers"][0]["env"]}
     assert env["KUBESS_RESTORE_TO_TIME"] == "2026-12-03T14:05:00Z"
-    cnf = render("pxc", "pxc__config_data", {"pxc_flavor": "mariadb", "pxc_backup": True,
-                                              "pxc_backup_binlogs": True})["kubess.cnf"]
+    binlogs = {"pxc_flavor": "mariadb", "pxc_backup": True, "pxc_backup_binlogs": True}
+    cnf = render("pxc", "pxc__config_data", binlogs)["kubess.cnf"]
     assert f"wsrep_gtid_domain_id={env['KUBESS_GTID_DOMAIN']}\n" in cnf
     assert render("pxc", "pxc__input_problems", dict(RESTORE, pxc_restore_to_time="2026-12-03T14:05:00Z")) == []
 
