@@ -80,6 +80,19 @@ transactions() {
   done
 }
 
+# The archived files of one member (its directory) that can hold the backup's last transaction or later ones, in
+# the order it logged them: a file last written more than an hour (clocks that differ) before the backup began
+# ($2, seconds since the epoch) holds only older transactions, and so do the files before it; the newest of those
+# stays, as it may hold the backup's own last transaction (a quiet cluster).
+member_files() {
+  local file files=() from=0 cutoff=$(($2 - 3600))
+  for file in "$1"/*/binlog.[0-9]*; do
+    files+=("$file")
+    [ "$(stat -c %Y -- "$file")" -ge "$cutoff" ] || from=$((${#files[@]} - 1))
+  done
+  [ "${#files[@]}" -eq 0 ] || printf '%s\n' "${files[@]:$from}"
+}
+
 # Reads the file of transactions() of one member (given twice): "ok <count> <first GTID> <last GTID> <last time>
 # <first file> <where the first begins> <last file> <where the last ends>" for the transactions after the backup's
 # (sequence number from) and before to, one after the other; "gap <the sequence number missing>"; "late <time>" when
@@ -119,7 +132,7 @@ chain() {
 
 # Brings the prepared backup in $work forward to $to_time with the archive's transactions.
 replay_archive() {
-  local info gtid prefix stamp began ended archive member result best='' best_count=0 best_result='' count first last at
+  local info gtid prefix stamp began begun ended archive member result best='' best_count=0 best_result='' count first last at
   local first_file begin last_file end server file files=() taking=0
   [[ $name =~ ^(.+)-([0-9]{8})T([0-9]{6})Z[.][a-z]+[.]gz$ ]] ||
     die "cannot tell from the name $name which cluster's binary log archive goes with it (<namespace>-<name>-<time>)"
@@ -127,6 +140,7 @@ replay_archive() {
   [ "$(digits "$to_time")" -gt "$stamp" ] || die "$name was begun after $to_time: restore from an older backup"
   # The backup's time span, from its name and the tool's xtrabackup_info, widened by 5 minutes for clocks that differ.
   began=$(shifted "$stamp" -300)
+  begun=$(date -u -d "${stamp:0:8} ${stamp:8:2}:${stamp:10:2}:${stamp:12:2}" +%s)
   ended=$(sed -n 's/^end_time = \([0-9-]*\) \([0-9:]*\)$/\1\2/p' "$work/xtrabackup_info" 2>/dev/null | tr -d ':-')
   ended=$(shifted "${ended:-99991231235959}" 300)
   archive="$dir/binlogs/$prefix"
@@ -137,7 +151,8 @@ replay_archive() {
 taken without the binary log (pxc_backup_binlogs)"
   for member in "$archive"/*/; do
     member=${member%/}
-    transactions "$member"/*/binlog.[0-9]* >"$scratch/transactions"
+    mapfile -t files < <(member_files "$member" "$begun")
+    transactions "${files[@]}" >"$scratch/transactions"
     result=$(chain "${gtid##*-}" "$(digits "$to_time")" "$ended" "$began" "$scratch/transactions")
     case $result in
       late\ *) die "$name already holds a transaction of $(iso "${result#late }"), not before $to_time: restore from an older backup" ;;
@@ -155,6 +170,7 @@ taken without the binary log (pxc_backup_binlogs)"
     log "the archive holds no transaction after the backup's $gtid and before $to_time: nothing to apply"
     return
   fi
+  files=()
   for file in "$best"/*/binlog.[0-9]*; do
     [ "$file" = "$first_file" ] && taking=1
     [ "$taking" = 1 ] && files+=("$file")
@@ -189,7 +205,7 @@ taken without the binary log (pxc_backup_binlogs)"
 }
 
 programs=("$tool" "$stream" gzip)
-[ -z "$to_time" ] || programs+=("$binlog_tool" mariadbd mariadb mariadb-admin awk date grep sed tr)
+[ -z "$to_time" ] || programs+=("$binlog_tool" mariadbd mariadb mariadb-admin awk date grep sed stat tr)
 for program in "${programs[@]}"; do
   command -v "$program" >/dev/null || die "$program is not in the image ($KUBESS_IMAGE_NAME): see the image contract"
 done

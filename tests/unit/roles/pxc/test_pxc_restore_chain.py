@@ -4,6 +4,7 @@ archive cannot be used. The whole restore, with the real mariadb-binlog and serv
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -81,3 +82,27 @@ def test_a_backup_that_holds_a_transaction_of_the_time_or_later_is_too_new(tmp_p
     # Committed while the backup ran (10:00:20), after the time asked for (10:00:10).
     lines = [tx(10, "20261204100020"), tx(11, "20261204100100")]
     assert chain(tmp_path, lines, to="20261204100010") == "late 20261204100020"
+
+
+MEMBER_FILES = re.search(r"^member_files\(\) \{\n.*?^\}\n", SCRIPT, re.MULTILINE | re.DOTALL).group(0)
+
+
+def test_only_the_files_written_since_an_hour_before_the_backup_and_the_last_one_before_are_read(tmp_path):
+    began = 1_796_378_400  # the backup began 2026-12-04T10:00:00Z
+    written = {"20261201T000000Z/binlog.000001": began - 3 * 86400, "20261201T000000Z/binlog.000002": began - 7200,
+               "20261204T090000Z/binlog.000001": began - 5400, "20261204T090000Z/binlog.000002": began - 1800,
+               "20261204T090000Z/binlog.000003": began + 600}
+    for name, when in written.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("events", encoding="utf-8")
+        os.utime(tmp_path / name, (when, when))
+    result = subprocess.run(["bash", "-c", "shopt -s nullglob\n" + MEMBER_FILES + 'member_files "$@"', "files",
+                             str(tmp_path), str(began)], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == [str(tmp_path / name) for name in (
+        "20261204T090000Z/binlog.000001", "20261204T090000Z/binlog.000002", "20261204T090000Z/binlog.000003")]
+    # An archive with nothing older: every file.
+    for name in written:
+        os.utime(tmp_path / name, (began, began))
+    result = subprocess.run(["bash", "-c", "shopt -s nullglob\n" + MEMBER_FILES + 'member_files "$@"', "files",
+                             str(tmp_path), str(began)], capture_output=True, text=True, check=True)
+    assert len(result.stdout.split()) == 5
