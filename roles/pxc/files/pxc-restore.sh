@@ -51,8 +51,9 @@ iso() { printf '%s-%s-%sT%s:%s:%sZ' "${1:0:4}" "${1:4:2}" "${1:6:2}" "${1:8:2}" 
 
 # One line per whole transaction of the archived files given, in the order the member logged them:
 # "<GTID> <sequence number> <YYYYMMDDHHMMSS> <file> <where it begins> <where it ends>" (byte positions in the file),
-# for the cluster's domain. A transaction counts once its end is in the file (the Xid or COMMIT of a transaction, the
-# statement of a DDL): a file cut short, or still being written, ends with the whole ones.
+# for the cluster's domain. A group that mariadb-binlog opens with START TRANSACTION ends at its Xid, or at a query
+# COMMIT or ROLLBACK (tables that are not transactional); any other (a DDL, FLUSH PRIVILEGES) is one statement, and
+# ends with it. A file cut short, or still being written, ends with its last whole transaction.
 transactions() {
   local file
   for file; do
@@ -63,9 +64,10 @@ transactions() {
         /^#[0-9][0-9][0-9][0-9][0-9][0-9] / {
           for (i = 3; i < NF; i++) if ($i == "end_log_pos") end = $(i + 1)
           for (i = 3; i <= NF; i++) if ($i == "GTID") break
+          query = 0
           if (i < NF) {
             split($(i + 1), id, "-")
-            open = ""; ddl = ($(i + 2) == "ddl")
+            open = ""; group = 0; gtid_event = 1
             if (id[1] == domain) {
               split($2, hms, ":")
               open = sprintf("%s %s 20%s%02d%02d%02d %s %s", $(i + 1), id[3], substr($1, 2), hms[1], hms[2], hms[3],
@@ -73,10 +75,14 @@ transactions() {
             }
             next
           }
-          if (open != "" && (ddl && $0 ~ /\tQuery\t/ || $0 ~ /\tXid = /)) done_()
+          gtid_event = 0
+          if (open == "") next
+          if ($0 ~ /\tXid = /) done_()
+          else if ($0 ~ /\tQuery\t/) { if (group) query = 1; else done_() }
           next
         }
-        open != "" && !ddl && /^COMMIT\/\*!\*\/;$/ { done_() }'
+        open != "" && gtid_event && /^START TRANSACTION$/ { group = 1 }
+        open != "" && query && /^(COMMIT|ROLLBACK)$/ { done_() }'
   done
 }
 
@@ -93,20 +99,28 @@ member_files() {
   [ "${#files[@]}" -eq 0 ] || printf '%s\n' "${files[@]:$from}"
 }
 
-# Reads the file of transactions() of one member (given twice): "ok <count> <first GTID> <last GTID> <last time>
-# <first file> <where the first begins> <last file> <where the last ends>" for the transactions after the backup's
-# (sequence number from) and before to, one after the other; "gap <the sequence number missing>"; "late <time>" when
-# the backup's own is not before to; "none" when the archive holds neither the backup's transaction nor the next one
-# (it cannot show that none was committed after the backup). Times are YYYYMMDDHHMMSS.
+# Reads the file of transactions() of one member (given twice) and says, on one line:
+#   ok <count> <reached> <first GTID> <last GTID> <last time> <first file> <where the first begins> <last file>
+#      <where the last ends>: the transactions after the backup's (sequence number from) and before to, one after the
+#      other; reached is 1 when the member's archive goes on to a transaction at or after to, else 0 (it ends before);
+#   gap <the sequence number missing>;
+#   late <time>: the backup's own transaction, or the backup's end (ended, when its transaction is not found), is not
+#      before to;
+#   none: the archive holds neither the backup's transaction nor the next one (it cannot show that none was
+#      committed after the backup).
+# Times are YYYYMMDDHHMMSS, the time a transaction's GTID event carries (its statement's start).
 #
 # A cluster made again under the same name (after a teardown, or a restore) numbers its transactions from the start
 # again, in a later generation directory: the same sequence number can be in several histories. The backup's
-# transaction is the last one with its number not after the backup ended (ended); failing that (its file pruned),
-# the chain starts at the first transaction numbered next that was committed once the backup began (began). It ends
-# at the first transaction at or after to, or where the numbers start again (the next history).
+# transaction is the last one with its number not after the backup ended (ended, widened for clocks), unless the
+# next one was begun before the backup began (began, an hour earlier than its name says): then it is another
+# history's. Failing that (its file pruned), the run starts at the first transaction numbered next that was begun
+# once the backup began. It ends where the numbers start again (the next history), or at the first transaction at or
+# after to; a transaction after the backup's begun before the backup began is another history's.
 chain() {
   awk -v from="$1" -v to="$2" -v ended="$3" -v began="$4" '
     NR == FNR {
+      if (start && FNR == start + 1 && $2 + 0 == from + 1 && $3 < began) start = 0
       if ($2 + 0 == from && $3 <= ended) start = FNR
       else if (!next_one && $2 + 0 == from + 1 && $3 >= began) next_one = FNR
       next
@@ -115,33 +129,37 @@ chain() {
     !first_line || stop || FNR < first_line { next }
     found && FNR == first_line { at = $3; if ($3 >= to) { late = 1; stop = 1 }; next }
     { gtid = $1; n = $2 + 0; t = $3 }
-    t >= to || n <= last { stop = 1; next }
+    n <= last { stop = 1; next }
+    t < began { if (count == 0) wrong = 1; stop = 1; next }
     n != last + 1 { missing = last + 1; stop = 1; next }
+    t >= to { reached = 1; stop = 1; next }
     {
       if (count++ == 0) { first = gtid; first_file = $4 " " $5 }
       last = n; last_gtid = gtid; at = t; last_file = $4 " " $6
     }
     END {
-      if (!first_line) print "none"
+      if (!first_line || wrong) print "none"
       else if (late) print "late", at
+      else if (!found && to <= ended) print "late", ended
       else if (missing != "") print "gap", missing
-      else if (count == 0) print "ok 0"
-      else printf "ok %d %s %s %s %s %s\n", count, first, last_gtid, at, first_file, last_file
+      else if (count == 0) print "ok 0", reached + 0
+      else printf "ok %d %d %s %s %s %s %s\n", count, reached, first, last_gtid, at, first_file, last_file
     }' "$5" "$5"
 }
 
 # Brings the prepared backup in $work forward to $to_time with the archive's transactions.
 replay_archive() {
-  local info gtid prefix stamp began begun ended archive member result best='' best_count=0 best_result='' count first last at
-  local first_file begin last_file end server file files=() taking=0
+  local info gtid prefix stamp began begun ended archive member result best='' best_rank=-1 best_result='' count
+  local reached first last at first_file begin last_file end server file files=() taking=0
   [[ $name =~ ^(.+)-([0-9]{8})T([0-9]{6})Z[.][a-z]+[.]gz$ ]] ||
     die "cannot tell from the name $name which cluster's binary log archive goes with it (<namespace>-<name>-<time>)"
   prefix=${BASH_REMATCH[1]} stamp="${BASH_REMATCH[2]}${BASH_REMATCH[3]}"
-  [ "$(digits "$to_time")" -gt "$stamp" ] || die "$name was begun after $to_time: restore from an older backup"
-  # The backup's time span, from its name and the tool's xtrabackup_info, widened by 5 minutes for clocks that differ.
-  began=$(shifted "$stamp" -300)
+  [ "$(digits "$to_time")" -gt "$stamp" ] || die "$name was begun at or after $to_time: restore from an older backup"
+  # The backup's time span, from its name and the tool's xtrabackup_info: began an hour earlier (clocks that differ,
+  # a statement begun before the backup and committed after it), ended 5 minutes later (clocks).
+  began=$(shifted "$stamp" -3600)
   begun=$(date -u -d "${stamp:0:8} ${stamp:8:2}:${stamp:10:2}:${stamp:12:2}" +%s)
-  ended=$(sed -n 's/^end_time = \([0-9-]*\) \([0-9:]*\)$/\1\2/p' "$work/xtrabackup_info" 2>/dev/null | tr -d ':-')
+  ended=$(sed -n 's/^end_time = \([0-9-]*\) \([0-9:]*\)$/\1\2/p' "$work/xtrabackup_info" 2>/dev/null | tr -d ':-' || true)
   ended=$(shifted "${ended:-99991231235959}" 300)
   archive="$dir/binlogs/$prefix"
   [ -d "$archive" ] || die "there is no binary log archive of $prefix on the backup volume (binlogs/$prefix)"
@@ -155,17 +173,24 @@ taken without the binary log (pxc_backup_binlogs)"
     transactions "${files[@]}" >"$scratch/transactions"
     result=$(chain "${gtid##*-}" "$(digits "$to_time")" "$ended" "$began" "$scratch/transactions")
     case $result in
-      late\ *) die "$name already holds a transaction of $(iso "${result#late }"), not before $to_time: restore from an older backup" ;;
+      late\ *) die "$name holds transactions up to $(iso "${result#late }"), not before $to_time: restore from an older backup" ;;
       gap\ *) log "the archive of ${member##*/} lacks the transaction $domain-*-${result#gap }: not used" ;;
       none) log "the archive of ${member##*/} holds neither the backup's last transaction nor the next one: not used" ;;
       ok\ *)
-        read -r _ count _ <<<"$result"
-        # The member whose archive reaches furthest (every one starts after the backup's transaction).
-        if [ -z "$best" ] || [ "$count" -gt "$best_count" ]; then best=$member best_count=$count best_result=$result; fi ;;
+        read -r _ count reached _ <<<"$result"
+        # The member whose archive goes on to the time, else the one that reaches furthest (every run starts after
+        # the backup's transaction).
+        if [ $((reached * 1000000000 + count)) -gt "$best_rank" ]; then
+          best=$member best_rank=$((reached * 1000000000 + count)) best_result=$result
+        fi ;;
     esac
   done
   [ -n "$best" ] || die "no member's archive holds every transaction after the backup's $gtid: nothing restored"
-  read -r _ count first last at first_file begin last_file end <<<"$best_result"
+  read -r _ count reached first last at first_file begin last_file end <<<"$best_result"
+  if [ "$reached" != 1 ]; then
+    log "WARNING: no member's archive goes on to $to_time: a transaction after the last one archived and before" \
+      "$to_time, if any, was not archived, and is not restored"
+  fi
   if [ "$count" -eq 0 ]; then
     log "the archive holds no transaction after the backup's $gtid and before $to_time: nothing to apply"
     return
@@ -179,21 +204,26 @@ taken without the binary log (pxc_backup_binlogs)"
   log "applying $count transactions of the archive of ${best##*/}, $first to $last (the last at $(iso "$at"))"
   mkdir -p "$scratch/replay-tmp"
   mariadbd --defaults-file="$work/backup-my.cnf" --datadir="$work" --socket="$scratch/replay.sock" --skip-networking \
-    --skip-grant-tables --skip-log-bin --pid-file="$scratch/replay.pid" --tmpdir="$scratch/replay-tmp" \
-    --log-error="$scratch/replay.log" &
+    --skip-grant-tables --skip-log-bin --max-allowed-packet=1G --pid-file="$scratch/replay.pid" \
+    --tmpdir="$scratch/replay-tmp" --log-error="$scratch/replay.log" &
   server=$!
-  if ! mariadb-admin --no-defaults --socket="$scratch/replay.sock" --wait=300 --connect-timeout=2 ping >/dev/null 2>&1; then
-    kill "$server" 2>/dev/null || true
-    tail -n 20 "$scratch/replay.log" >&2
-    die "the server that applies the archive did not start"
-  fi
+  for ((waited = 0; ; waited++)); do
+    mariadb-admin --no-defaults --socket="$scratch/replay.sock" --connect-timeout=2 ping >/dev/null 2>&1 && break
+    if ! kill -0 "$server" 2>/dev/null || [ "$waited" -ge 600 ]; then
+      kill "$server" 2>/dev/null || true
+      tail -n 20 "$scratch/replay.log" >&2
+      die "the server that applies the archive did not start"
+    fi
+    sleep 1 # polling interval of a wait with a deadline
+  done
   # FLUSH PRIVILEGES first: account statements among the transactions need the grant tables; this connection, made
   # without them, keeps every privilege. From the first transaction's beginning in its file to the last one's end in
   # its own, the cluster's domain only: a member's events of another domain are its own (written with wsrep off).
   if ! { echo 'FLUSH PRIVILEGES;'
          "$binlog_tool" --no-defaults --do-domain-ids="$domain" --start-position="$begin" --stop-position="$end" \
            -- "${files[@]}"; } |
-       mariadb --no-defaults --binary-mode --socket="$scratch/replay.sock" 2>"$scratch/apply.err"; then
+       mariadb --no-defaults --binary-mode --max-allowed-packet=1G --socket="$scratch/replay.sock" \
+         2>"$scratch/apply.err"; then
     kill "$server"
     wait "$server" || true
     tail -n 20 "$scratch/apply.err" >&2
