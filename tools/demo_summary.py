@@ -38,7 +38,7 @@ def archive_lines(archive: list | None) -> list[str]:
     """One line per member's binary log archive container (stack_info's binlog_archive)."""
     lines = []
     for member in archive or []:
-        copying = (f"copies {member['file']} into {member['directory']}" if member["file"]
+        copying = (f"copying from {member['file']} on, into {member['directory']}" if member["file"]
                    else f"not copying: {member['last_line'] or 'no log yet'}")
         state = "Ready" if member["ready"] else "NOT Ready"
         restarts = f", {member['restarts']} restarts" if member["restarts"] else ""

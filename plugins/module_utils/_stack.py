@@ -207,18 +207,19 @@ def describe_archive(described, pods):
 
 
 def archive_progress(api, namespace, member, deadline):
-    """``member`` (from describe_archive) with the file and directory its container last said it copies, and its
-    last log line; left as it is when the log cannot be read."""
+    """``member`` (from describe_archive) with its last log line and, when that line says it started copying (it
+    logs nothing more while it copies; anything after it is a stop or a failure), the file it started from and the
+    directory; left as it is when the log cannot be read."""
     path = ns_path("v1", namespace, "pods") + "/{0}/log".format(member["pod"])
     try:
         text = retry(lambda: api.text(path, [("container", ARCHIVE_CONTAINER), ("tailLines", "200")]), deadline)
     except (TransientApiError, ApiFailure):
         return member
-    found = ARCHIVING.findall(text or "")
     lines = (text or "").strip().splitlines()
-    if found:
-        member.update(file=found[-1][0], directory=found[-1][1])
     member["last_line"] = lines[-1] if lines else None
+    copying = ARCHIVING.match(member["last_line"] or "")
+    if copying:
+        member.update(file=copying.group(1), directory=copying.group(2))
     return member
 
 

@@ -219,8 +219,10 @@ statefulsets:
       description:
         - For a Galera set with the binary log archive (the pxc role's O(kubess.stateful.pxc#role:main:pxc_backup_binlogs)),
           each member's C(binlog-archive) container, or null when no pod of the set has one.
-        - V(file) and V(directory) are what the container last said it copies (its log), null when its log says
-          nothing yet or cannot be read; V(last_line) is its last log line.
+        - V(file) and V(directory) are what the container copies, from its log - the member's binary log file it
+          started from (it goes on to the next files without a word) and where it writes - when its last log line
+          says it started copying; null when that line is a stop, a failure or a retry, or the log cannot be read.
+          V(last_line) is that line.
       type: list
       elements: dict
       returned: always
@@ -235,7 +237,7 @@ statefulsets:
           description: How many times the container was restarted.
           type: int
         file:
-          description: The member's binary log file it copies.
+          description: The member's binary log file it started copying from.
           type: str
         directory:
           description: Where it writes that file on the backup volume (a generation directory under C(/backup/binlogs)).

@@ -88,7 +88,7 @@ def test_the_text_says_what_each_members_binary_log_archive_copies():
                     last_line="[pxc-binlog-archive] cannot list the binary logs of 127.0.0.1:3306")]
     report = dict(REPORT, statefulsets=[dict(REPORT["statefulsets"][0], binlog_archive=archive)])
     lines = demo_summary.text(report)
-    assert ("  binlog archive of pxc-0: Ready; copies binlog.000003 into "
+    assert ("  binlog archive of pxc-0: Ready; copying from binlog.000003 on, into "
             "/backup/binlogs/kubess-pxc/pxc-0/20261204T071000Z") in lines
     assert ("  binlog archive of pxc-1: NOT Ready, 2 restarts; not copying: [pxc-binlog-archive] cannot list the "
             "binary logs of 127.0.0.1:3306") in lines

@@ -352,6 +352,12 @@ def test_each_members_binary_log_archive_says_what_it_copies_from_its_log():
         # Its log cannot be read: what the pod says only.
         dict(pod="pxc-1", ready=False, restarts=3, file=None, directory=None, last_line=None)]
     assert (log, [("container", "binlog-archive"), ("tailLines", "200")]) in api.queries
+    # Stopped since, and failing to start again: it copies nothing, whatever it copied before.
+    api.logs[log] += ("[pxc-binlog-archive] mariadb-binlog stopped (exit code 1)\n"
+                      "[pxc-binlog-archive] cannot list the binary logs of 127.0.0.1:3306 as 'mariabackup': refused\n")
+    found = _stack.collect(api, NS, ["pxc"], False, deadline=1e12)["statefulsets"][0]["binlog_archive"][0]
+    assert (found["file"], found["directory"]) == (None, None)
+    assert found["last_line"].endswith("as 'mariabackup': refused")
 
 
 def test_a_set_without_the_archive_has_none():
