@@ -348,6 +348,10 @@ def test_a_joiner_receives_a_mariabackup_snapshot_with_the_backup_user(root, tmp
 
 BINLOGS = {"pxc_backup": True, "pxc_backup_binlogs": True}
 ARCHIVE = "/backup/binlogs/" + NS + "-pxc/pxc-0"
+# The environment the role's pod template gives pxc-0's binlog-archive container (the member on loopback).
+ARCHIVER_ENV = {"KUBESS_BINLOG_HOST": "127.0.0.1", "KUBESS_BINLOG_PORT": "3306", "KUBESS_BACKUP_USER": "mariabackup",
+                "KUBESS_BACKUP_PASSWORD": SECRETS["xtrabackup-password"], "KUBESS_BINLOG_DIR": ARCHIVE,
+                "KUBESS_CLIENT": "mariadb", "KUBESS_BINLOG_RETRY": "1", "HOME": "/tmp"}
 
 
 def archived(archiver: Container) -> str:
@@ -364,9 +368,7 @@ def test_a_member_archives_its_binary_log_with_the_rows_written_on_another_membe
     backup = make_dir(tmp_path / "backup", 999, 0o750)
     # The binlog-archive container of pxc-0's pod: the pod's network (the member on loopback), the role's scripts
     # and the backup volume; the environment the role's pod template gives it.
-    env = {"KUBESS_BINLOG_HOST": "127.0.0.1", "KUBESS_BINLOG_PORT": "3306", "KUBESS_BACKUP_USER": "mariabackup",
-           "KUBESS_BACKUP_PASSWORD": SECRETS["xtrabackup-password"], "KUBESS_BINLOG_DIR": ARCHIVE,
-           "KUBESS_CLIENT": "mariadb", "KUBESS_BINLOG_RETRY": "1", "HOME": "/tmp"}
+    env = ARCHIVER_ENV
     binds = {"/opt/kubess": first.binds["/opt/kubess"], "/backup": backup}
     argv = ["/bin/bash", "/opt/kubess/pxc-binlog-archive.sh"]
     with first.running() as pod0, second.running(network_of=pod0) as pod1:
@@ -433,9 +435,7 @@ def test_a_point_in_time_restore_has_the_rows_committed_before_the_time_and_none
     member = Member(root, tmp_path / "0", 0, **BINLOGS)
     scripts = member.binds["/opt/kubess"]
     backup = make_dir(tmp_path / "backup", 999, 0o750)
-    env = {"KUBESS_BINLOG_HOST": "127.0.0.1", "KUBESS_BINLOG_PORT": "3306", "KUBESS_BACKUP_USER": "mariabackup",
-           "KUBESS_BACKUP_PASSWORD": SECRETS["xtrabackup-password"], "KUBESS_BINLOG_DIR": ARCHIVE,
-           "KUBESS_CLIENT": "mariadb", "KUBESS_BINLOG_RETRY": "1", "HOME": "/tmp"}
+    env = ARCHIVER_ENV
     with member.running() as pod0:
         archiver = Container(root, ["/bin/bash", "/opt/kubess/pxc-binlog-archive.sh"], user=MYSQL, env=env,
                              binds={"/opt/kubess": scripts, "/backup": backup}, network_of=pod0)
