@@ -25,7 +25,12 @@
 #   initialised   mariadb: run by the image's entrypoint as its last initialisation file on ordinal 0:
 #                 create the backup account, mark the data directory initialised
 #   serve-backup  mariadb backup sidecar: listen on KUBESS_BACKUP_PORT, one send-backup per connection
-#   send-backup   one backup request on stdin/stdout: challenge, then the backup stream (xbstream)
+#   send-backup   one backup request on stdin/stdout: challenge, then the backup stream (xbstream); asked
+#                 for a stored backup, this pod's health first, and a last file that says the stream is whole
+#   store-backup  mariadb backup Job: a backup of ordinal KUBESS_BACKUP_ORDINAL from its sidecar, gzipped onto
+#                 KUBESS_BACKUP_DIR, then this set's backups beyond the newest KUBESS_BACKUP_KEEP deleted
+#   restore       mariadb restore Job (as ordinal 0, on its empty volume): the data directory from the stored
+#                 backup KUBESS_RESTORE_FROM, prepared, its replication reset, its binary log at the backup's GTID
 #   ready         readiness probe: the primary answers a query with networking on; a replica runs both
 #                 replication threads
 #   alive         liveness probe: the server answers a ping
@@ -50,12 +55,23 @@
 #   KUBESS_INIT_SOCKET            socket of the temporary server used by init (default /tmp/mysqld-init.sock)
 #   KUBESS_INIT_TIMEOUT           seconds to wait for a temporary server, or for the donor's backup sidecar
 #                                 to answer (default 300)
+#   KUBESS_BACKUP_ORDINAL         store-backup: the ordinal whose sidecar sends the backup
+#   KUBESS_BACKUP_DIR             store-backup, restore: the backup volume (default /backup)
+#   KUBESS_BACKUP_PREFIX          store-backup: <namespace>-<set>, this set's backups
+#   KUBESS_BACKUP_NAME            store-backup: the name to store under; empty: <prefix>-<UTC time>.mbstream.gz
+#   KUBESS_BACKUP_KEEP            store-backup: how many of this set's backups to keep (default 7)
+#   KUBESS_BACKUP_FORCE           store-backup: 1 takes the backup although the sidecar's pod is not healthy
+#   KUBESS_RESTORE_FROM           restore: the name of the backup on KUBESS_BACKUP_DIR
 #
 # Passwords never appear on a command line: SQL goes to the client on stdin and the client reads its
 # password from an option file passed as a pipe (--defaults-extra-file=/dev/fd/N); mariabackup reads its
 # option files twice, so it gets a private file instead, removed when it ends. The backup stream is only
 # sent to a requester that proves it knows KUBESS_CLONE_PASSWORD: the sidecar sends a random challenge,
-# the requester answers sha256(challenge, password); the password itself never crosses the network.
+# the requester answers sha256(challenge, password); the password itself never crosses the network. A requester
+# that stores the backup asks for it after the proof ('backup', or 'forced-backup'): the sidecar first checks its
+# own pod (a replica runs both replication threads; the primary, the only writer, is refused unless forced) and
+# answers UNHEALTHY with the reason, and after the backup tool succeeded it adds a last file, COMPLETE_MARKER:
+# a stored stream that does not end with it is not whole.
 set -euo pipefail
 
 readonly MAX_SERVER_ID=4294967295
@@ -64,6 +80,9 @@ readonly DNS_LABEL='^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'
 readonly GTID_LIST='^([0-9]+-[0-9]+-[0-9]+(,[0-9]+-[0-9]+-[0-9]+)*)?$'
 # Seconds a backup request may take to answer the challenge, or the sidecar to send it.
 readonly CHALLENGE_TIMEOUT=30
+# The last file of a stream sent for a stored backup; a restore removes it from the data directory.
+readonly COMPLETE_MARKER=kubess-backup-complete
+readonly BACKUP_NAME='^[A-Za-z0-9][A-Za-z0-9._-]*[.]mbstream[.]gz$'
 
 # The log goes to the stderr the script started with, also from a trap that runs while a command's stderr is
 # redirected.
@@ -452,34 +471,48 @@ backup_proof() {
   printf '%s\n' "${sum%% *}"
 }
 
-# receive_backup DIR: request a backup from ordinal n-1's sidecar (retried until it answers, within
-# INIT_TIMEOUT) and extract the stream into DIR.
-receive_backup() {
-  local dir=$1 deadline=$((SECONDS + INIT_TIMEOUT)) greeting='' answer='' from_donor to_donor
+# request_backup SOURCE [REQUEST]: connect to SOURCE's backup sidecar (retried until it answers, within
+# INIT_TIMEOUT), answer its challenge, then ask for REQUEST (nothing: a seed; backup or forced-backup: a stored
+# backup). Once it says OK, DONOR_IN reads the stream (DONOR_OUT stays open until the stream ends: closing it would
+# end the connection).
+request_backup() {
+  local source=$1 request=${2:-} deadline=$((SECONDS + INIT_TIMEOUT)) greeting='' answer=''
   while :; do
-    coproc DONOR_CONNECTION { exec socat - "TCP:$CLONE_SOURCE:$BACKUP_PORT,connect-timeout=10"; }
+    coproc DONOR_CONNECTION { exec socat - "TCP:$source:$BACKUP_PORT,connect-timeout=10"; }
     DONOR_PID=$DONOR_CONNECTION_PID
     # Copies of the connection's pipes: bash closes its own when it reaps the coprocess.
-    exec {from_donor}<&"${DONOR_CONNECTION[0]}" {to_donor}>&"${DONOR_CONNECTION[1]}"
-    if IFS= read -r -t "$CHALLENGE_TIMEOUT" greeting <&"$from_donor" && [[ $greeting == 'KUBESS-BACKUP '* ]]; then
+    exec {DONOR_IN}<&"${DONOR_CONNECTION[0]}" {DONOR_OUT}>&"${DONOR_CONNECTION[1]}"
+    if IFS= read -r -t "$CHALLENGE_TIMEOUT" greeting <&"$DONOR_IN" && [[ $greeting == 'KUBESS-BACKUP '* ]]; then
       break
     fi
-    exec {from_donor}<&- {to_donor}>&-
-    kill "$DONOR_PID" 2>/dev/null || true
-    wait "$DONOR_PID" 2>/dev/null || true
+    end_request
     ((SECONDS < deadline)) \
-      || die "the backup sidecar of $CLONE_SOURCE (port $BACKUP_PORT) did not answer within ${INIT_TIMEOUT}s"
+      || die "the backup sidecar of $source (port $BACKUP_PORT) did not answer within ${INIT_TIMEOUT}s"
     sleep 2 # polling interval of a wait with a deadline
   done
-  backup_proof "${greeting#KUBESS-BACKUP }" >&"$to_donor"
-  IFS= read -r -t "$CHALLENGE_TIMEOUT" answer <&"$from_donor" || true
-  [[ $answer == OK ]] \
-    || die "$CLONE_SOURCE refused the backup request ('$answer'): do both pods have the same KUBESS_CLONE_PASSWORD?"
-  log "receiving a backup of $CLONE_SOURCE into $dir"
-  mbstream -x -C "$dir" <&"$from_donor" || die "the backup stream from $CLONE_SOURCE could not be extracted"
-  exec {from_donor}<&- {to_donor}>&-
-  wait "$DONOR_PID" || true
+  printf '%s%s\n' "$(backup_proof "${greeting#KUBESS-BACKUP }")" "${request:+ $request}" >&"$DONOR_OUT"
+  IFS= read -r -t "$CHALLENGE_TIMEOUT" answer <&"$DONOR_IN" || true
+  case $answer in
+    OK) ;;
+    'UNHEALTHY '*) die "$source cannot give a backup now: ${answer#UNHEALTHY }" ;;
+    *) die "$source refused the backup request ('$answer'): do both pods have the same KUBESS_CLONE_PASSWORD?" ;;
+  esac
+}
+
+# end_request: close the connection to a backup sidecar and reap it.
+end_request() {
+  exec {DONOR_IN}<&- {DONOR_OUT}>&-
+  kill "$DONOR_PID" 2>/dev/null || true
+  wait "$DONOR_PID" 2>/dev/null || true
   DONOR_PID=
+}
+
+# receive_backup DIR: a backup of ordinal n-1 (its sidecar), extracted into DIR.
+receive_backup() {
+  request_backup "$CLONE_SOURCE"
+  log "receiving a backup of $CLONE_SOURCE into $1"
+  mbstream -x -C "$1" <&"$DONOR_IN" || die "the backup stream from $CLONE_SOURCE could not be extracted"
+  end_request
 }
 
 # backup_file DIR NAME: the path of the backup's NAME file (mariadb_backup_NAME, or the older xtrabackup_NAME).
@@ -598,26 +631,180 @@ serve_backup() {
 send_backup() {
   [[ $FLAVOR == mariadb ]] || die "the backup sidecar belongs to the mariadb flavour"
   require_password KUBESS_CLONE_PASSWORD
-  local challenge proof
+  local challenge proof request problem
   challenge=$(head -c 32 /dev/urandom | sha256sum)
   challenge=${challenge%% *}
   printf 'KUBESS-BACKUP %s\n' "$challenge"
-  if ! IFS= read -r -t "$CHALLENGE_TIMEOUT" proof; then
+  if ! IFS=' ' read -r -t "$CHALLENGE_TIMEOUT" proof request; then
     log "a backup request left without answering the challenge"
     return 1
   fi
   if [[ $proof != "$(backup_proof "$challenge")" ]]; then
     log "refused a backup request: wrong answer to the challenge"
-    echo DENIED
-    # socat cuts a connection short when its program fails: succeed, once the requester has read this and gone.
-    read -r -t "$CHALLENGE_TIMEOUT" _ || true
+    refuse DENIED
     return 0
   fi
+  case $request in
+    '') ;;
+    backup | forced-backup)
+      if problem=$(backup_problem); then
+        :
+      elif [[ $request == forced-backup ]]; then
+        log "a forced backup, although $problem"
+      else
+        log "refused a backup: $problem"
+        refuse "UNHEALTHY $problem (a forced backup is taken anyway)"
+        return 0
+      fi
+      ;;
+    *)
+      log "refused an unknown request '$request'"
+      refuse DENIED
+      return 0
+      ;;
+  esac
   echo OK
-  log "streaming a backup of $DATADIR"
+  log "streaming a backup of $DATADIR${request:+ (a $request)}"
   PRIVATE_FILE=$(mktemp)
   client_options "$CLONE_USER" "$KUBESS_CLONE_PASSWORD" >"$PRIVATE_FILE"
   mariabackup --defaults-extra-file="$PRIVATE_FILE" --backup --stream=xbstream --socket="$SOCKET"
+  [[ -z $request ]] || complete_marker
+}
+
+# refuse ANSWER: send ANSWER, and succeed once the requester has read it and gone (socat cuts a connection short
+# when its program fails).
+refuse() {
+  echo "$1"
+  read -r -t "$CHALLENGE_TIMEOUT" _ || true
+}
+
+# backup_problem: print nothing and succeed when this pod may give a backup to store, else print why and fail. A
+# replica must run both replication threads; the primary is the only writer (a backup is taken from a replica).
+backup_problem() {
+  if [[ $ROLE == primary ]]; then
+    echo "$SET_NAME-0 is the primary, the only writer: backups are taken from a replica"
+    return 1
+  fi
+  local status
+  if ! status=$(echo 'SHOW REPLICA STATUS;' | run_sql "$SOCKET" "$KUBESS_ROOT_PASSWORD" --vertical 2>&1); then
+    echo "$SET_NAME-$ORDINAL does not answer queries"
+    return 1
+  fi
+  if ! status=$(replica_threads_running <<<"$status"); then
+    echo "$SET_NAME-$ORDINAL is ${status#not ready: }"
+    return 1
+  fi
+}
+
+# complete_marker: COMPLETE_MARKER as the stream's last file, naming this pod and the time.
+complete_marker() {
+  local dir
+  dir=$(mktemp -d)
+  printf '%s-%s %s\n' "$SET_NAME" "$ORDINAL" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$dir/$COMPLETE_MARKER"
+  mbstream -c -C "$dir" "$COMPLETE_MARKER"
+  rm -rf "$dir"
+}
+
+# --- backups stored on the backup volume (mariadb) ----------------------------------------------------
+
+# whole_number VARIABLE VALUE: refuse a VALUE that is not a whole number, naming VARIABLE.
+whole_number() {
+  [[ $2 =~ ^(0|[1-9][0-9]{0,8})$ ]] || die "$1 '$2' is not a whole number"
+}
+
+# The backup Job: the stream of the sidecar of ordinal KUBESS_BACKUP_ORDINAL, gzipped aside (.<name>.part) and
+# renamed once it ends with COMPLETE_MARKER, then this set's backups beyond the newest KUBESS_BACKUP_KEEP deleted.
+# It prints "stored <name>" before any deletion (kubess.stateful.stack_info reads it from the log).
+store_backup() {
+  [[ $FLAVOR == mariadb ]] || die "stored backups belong to the mariadb flavour"
+  require_password KUBESS_CLONE_PASSWORD
+  local ordinal=${KUBESS_BACKUP_ORDINAL:-} dir=${KUBESS_BACKUP_DIR:-/backup} prefix=${KUBESS_BACKUP_PREFIX:-}
+  local keep=${KUBESS_BACKUP_KEEP:-7} name=${KUBESS_BACKUP_NAME:-} request=backup source part
+  umask 027
+  whole_number KUBESS_BACKUP_ORDINAL "$ordinal"
+  whole_number KUBESS_BACKUP_KEEP "$keep"
+  ((keep > 0)) || die "KUBESS_BACKUP_KEEP is 0; at least the new backup is kept"
+  [[ $prefix =~ ^[a-z0-9][-a-z0-9]*$ ]] || die "KUBESS_BACKUP_PREFIX '$prefix' is not <namespace>-<set>"
+  [[ ${KUBESS_BACKUP_FORCE:-0} != 1 ]] || request=forced-backup
+  [[ -n $name ]] || name=$prefix-$(date -u +%Y%m%dT%H%M%SZ).mbstream.gz
+  [[ $name =~ $BACKUP_NAME ]] || die "KUBESS_BACKUP_NAME '$name' is not a name for a backup (<name>.mbstream.gz)"
+  source=$(fqdn "$ordinal")
+  part=$dir/.$name.part
+  request_backup "$source" "$request"
+  log "storing a backup of $source into $name"
+  if ! gzip -c <&"$DONOR_IN" >"$part"; then
+    rm -f -- "$part"
+    die "the backup of $source could not be written to $dir: nothing stored"
+  fi
+  end_request
+  # The whole stream, read again: gzip's check, and the last file the sidecar adds after a backup that succeeded.
+  if ! gzip -dc -- "$part" | tail -c 64 | grep -a -q "$COMPLETE_MARKER\$"; then
+    rm -f -- "$part"
+    die "the backup stream of $source ended before the backup did (see its backup-server log): nothing stored"
+  fi
+  mv -- "$part" "$dir/$name"
+  echo "stored $name"
+  # This set's backups only, named exactly so; newest first, the first KUBESS_BACKUP_KEEP stay.
+  find "$dir" -maxdepth 1 -type f -regextype posix-extended \
+    -regex ".*/${prefix}-[0-9]{8}T[0-9]{6}Z[.]mbstream[.]gz" -printf '%f\n' | sort -r | tail -n "+$((keep + 1))" |
+    while IFS= read -r old; do
+      rm -f -- "${dir:?}/$old"
+      echo "deleted $old"
+    done
+}
+
+# sql_restored [GTID]: on the restored data directory, the primary of a new set: no replication of its own (the
+# backup may be a replica's), a new binary log whose state is the backup's GTID position (its replicas are seeded
+# at that position, and ask it for what follows).
+sql_restored() {
+  local gtid
+  gtid=$(if [[ -n ${1+set} ]]; then sql_string "$1"; else printf "'<GTID of the backup>'"; fi)
+  cat <<SQL
+STOP ALL SLAVES;
+RESET SLAVE ALL;
+RESET MASTER;
+SET GLOBAL gtid_binlog_state = $gtid;
+SQL
+}
+
+# The restore Job, as ordinal 0 (its claim, before the StatefulSet exists): the backup unpacked, prepared and made
+# the data directory, its replication reset (sql_restored); then it is marked initialised, so that the pod starts
+# from it. It stops on a volume that holds data, unless an earlier restore left it half-way.
+restore_backup() {
+  [[ $FLAVOR == mariadb ]] || die "restoring a stored backup belongs to the mariadb flavour"
+  [[ $ROLE == primary ]] || die "a restore writes ordinal 0's data directory; this is ordinal $ORDINAL"
+  require_password KUBESS_ROOT_PASSWORD
+  local from=${KUBESS_RESTORE_FROM:-} dir=${KUBESS_BACKUP_DIR:-/backup} checkpoints binlog_info file position gtid
+  [[ $from =~ $BACKUP_NAME ]] || die "KUBESS_RESTORE_FROM '$from' is not the name of a backup (<name>.mbstream.gz)"
+  [[ -f $dir/$from ]] || die "there is no backup $from in $dir"
+  if [[ -e $DONE_MARKER ]] || [[ ! -e $STARTED_MARKER && -n $(find "$DATA_ROOT" -mindepth 1 -maxdepth 1 \
+    ! -name lost+found -print -quit) ]]; then
+    die "$DATA_ROOT holds data: a restore writes only onto an empty volume"
+  fi
+  rm -rf "$DATADIR" "$SCRATCH"
+  write_marker "$STARTED_MARKER"
+  mkdir -p "$SCRATCH"
+  log "unpacking $from into $SCRATCH"
+  gzip -dc -- "$dir/$from" | mbstream -x -C "$SCRATCH" || die "$from could not be unpacked"
+  [[ -f $SCRATCH/$COMPLETE_MARKER ]] || die "$from does not end with the backup's last file: it is not whole"
+  if ! checkpoints=$(backup_file "$SCRATCH" checkpoints) || ! binlog_info=$(backup_file "$SCRATCH" binlog_info); then
+    die "$from is incomplete (no checkpoints or binlog_info file)"
+  fi
+  IFS=$'\t' read -r file position gtid <"$binlog_info" || true
+  [[ $gtid =~ $GTID_LIST ]] || die "$binlog_info holds no GTID position ('$gtid')"
+  log "preparing $from, taken from $(cat "$SCRATCH/$COMPLETE_MARKER") (binary log $file:$position, GTID '$gtid')"
+  mariabackup --prepare --target-dir="$SCRATCH" || die "mariabackup --prepare failed on $from"
+  rm -f -- "$SCRATCH/$COMPLETE_MARKER"
+  mv "$SCRATCH" "$DATADIR"
+  mkdir -p "$CONF_DIR"
+  print_mycnf >"$CONF_DIR/replication.cnf"
+  start_temp_server "$DATADIR"
+  echo 'SELECT 1;' | run_sql "$INIT_SOCKET" "$KUBESS_ROOT_PASSWORD" >/dev/null 2>&1 \
+    || die "the Secret's root-password does not open $from: give the passwords of the set it was taken from"
+  SHOW_PASSWORDS=1 sql_restored "$gtid" | run_sql "$INIT_SOCKET" "$KUBESS_ROOT_PASSWORD"
+  stop_temp_server "$KUBESS_ROOT_PASSWORD"
+  mv "$STARTED_MARKER" "$DONE_MARKER"
+  log "restored $from: $SET_NAME-0 starts from it, its binary log at GTID '$gtid'"
 }
 
 # --- probes -------------------------------------------------------------------------------------------
@@ -683,13 +870,15 @@ main() {
   local command=${1:-}
   case $command in
     identity | mycnf | sql | plan | init | start | initialised | serve-backup | send-backup | ready | alive) ;;
+    store-backup | restore) ;;
     *)
       sed -n '/^# Usage:/,/^#   alive/p' "$0" | sed 's/^# \{0,1\}//' >&2
       exit 2
       ;;
   esac
   load_inputs
-  derive_identity
+  # The backup Job is no pod of the set: it needs no identity.
+  [[ $command == store-backup ]] || derive_identity
   case $command in
     identity) print_identity ;;
     mycnf) print_mycnf ;;
@@ -702,6 +891,8 @@ main() {
     send-backup) send_backup ;;
     ready) ready ;;
     alive) alive ;;
+    store-backup) store_backup ;;
+    restore) restore_backup ;;
   esac
 }
 
