@@ -188,6 +188,36 @@ def password(value, min_length=1, sql_quoted=False):
     return None
 
 
+
+_CRON_MACRO = re.compile(r"^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$")
+_CRON_FIELDS = re.compile(r"^[^ ]+( [^ ]+){4}$")
+_TIME_ZONE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$")
+_RELATIVE_PATH = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+
+
+def cron_schedule(value):
+    """A CronJob's schedule: five fields, or a macro such as @daily; empty (no schedule) too."""
+    text = _text(value)
+    if text is None or not (text == "" or _CRON_MACRO.match(text) or _CRON_FIELDS.match(text)):
+        return "must be empty or a cron schedule of five fields (or a macro such as @daily)"
+    return None
+
+
+def time_zone(value):
+    """An IANA time zone name (a CronJob's timeZone), such as Etc/UTC."""
+    text = _text(value)
+    if text is None or not _TIME_ZONE.match(text):
+        return "must be an IANA time zone such as Etc/UTC or Europe/Paris"
+    return None
+
+
+def relative_path(value):
+    """A relative path (a directory under the NFS export root), without '.' or '..' parts."""
+    text = _text(value)
+    if text is None or not _RELATIVE_PATH.match(text) or {".", ".."} & set(text.split("/")):
+        return "must be a relative path under the NFS export root, without '.' or '..'"
+    return None
+
 # Every rule by the name the roles use in their input rules (see kubess.stateful.input_problems).
 RULES = {
     "dns_label": dns_label,
@@ -203,6 +233,9 @@ RULES = {
     "port": port,
     "whole_number": whole_number,
     "password": password,
+    "cron_schedule": cron_schedule,
+    "time_zone": time_zone,
+    "relative_path": relative_path,
 }
 
 

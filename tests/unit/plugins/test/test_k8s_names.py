@@ -33,6 +33,12 @@ TESTS = kn.TestModule().tests()
          [{"podSelector": {}}, [{}], ["app=web"], [{"podselector": {}}], [{"podSelector": {"app": "web"}}],
           [{"podSelector": {"matchLabels": {"app": True}}}], [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}],
           [{"ipBlock": "10.0.0.0/8"}], [{"podSelector": {"matchExpressions": "app"}}]]),
+        ("cron_schedule", ["", "30 2 * * *", "*/5 * * * 1-5", "@daily", "@hourly"],
+         ["30 2 * * ", "30 2 * *", "@often", "30  2 * * *", " 30 2 * * *", None, 5]),
+        ("time_zone", ["Etc/UTC", "Europe/Paris", "UTC", "America/Argentina/Buenos_Aires", "Etc/GMT+2"],
+         ["", "/Etc/UTC", "Europe/", "Europe//Paris", "Europe/Paris ", "1UTC", None]),
+        ("relative_path", ["backups", "backups/galera", "a.b/c_d-e"],
+         ["", "/backups", "backups/", "../x", "a/./b", "a/../b", "..", "a b", "a//b", None]),
     ],
 )
 def test_rules_accept_the_good_and_refuse_the_bad(rule, good, bad):
