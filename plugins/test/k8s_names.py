@@ -188,7 +188,6 @@ def password(value, min_length=1, sql_quoted=False):
     return None
 
 
-
 _CRON_MACRO = re.compile(r"^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$")
 _CRON_FIELDS = re.compile(r"^[^ ]+( [^ ]+){4}$")
 _TIME_ZONE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$")
@@ -217,6 +216,7 @@ def relative_path(value):
     if text is None or not _RELATIVE_PATH.match(text) or {".", ".."} & set(text.split("/")):
         return "must be a relative path under the NFS export root, without '.' or '..'"
     return None
+
 
 # Every rule by the name the roles use in their input rules (see kubess.stateful.input_problems).
 RULES = {
