@@ -88,6 +88,7 @@ def test_a_backup_of_the_last_replica_restores_a_new_set_with_the_rows_written_b
         sql(stack, "mysql-2", "START SLAVE SQL_THREAD")
     stack.wait_for(lambda: stack.ready("mysql-2"), timeout=120, what="mysql-2 Ready again")
 
+    held = ours()
     taken = run_site(env, "mysql-backup", "-e", "mysql_replication_backup_keep=2", playbook=PLAYBOOK)
     assert taken.returncode == 0, taken.tail()
     job = backup_jobs(stack)[-1]
@@ -102,7 +103,7 @@ def test_a_backup_of_the_last_replica_restores_a_new_set_with_the_rows_written_b
     assert "streaming a backup of /var/lib/mysql/data (a backup)" in sidecar, sidecar[-2000:]
     stored = BACKUPS / name
     assert stored.is_file() and stored.stat().st_uid == MYSQL_UID and stored.stat().st_size > 100_000
-    assert ours() == ["kubess-mysql-20200102T000000Z.mbstream.gz", name]
+    assert ours() == sorted(held + [name])[-2:] and name in ours()
     assert (BACKUPS / "other-mysql-20200101T000000Z.mbstream.gz").exists()
 
     # kubess.stateful.stack_info names it as the set's last backup.
