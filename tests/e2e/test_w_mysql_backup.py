@@ -1,12 +1,13 @@
 """Backups of the MySQL replication set in real containers (the MariaDB flavour): the site's CronJob and backup
 volume; a backup taken on demand from mysql-2's backup sidecar (it checks its replication first) by a Job of the set's
 image, gzipped onto the NFS export, this set's oldest pruned; refused while mysql-2's SQL thread is stopped; then a new
-set restored from that backup into another namespace: mysql-0 starts from it as the primary, the replicas are seeded
-from it, the row written before the backup is on each and the row written after it on none, and a new row reaches
-the last replica."""
+set restored from that backup into another namespace, with a Secret of its own: mysql-0 starts from it as the
+primary, the replicas are seeded from it, the row written before the backup is on each and the row written after it on
+none, a new row reaches the last replica, and the same restore command again changes nothing."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -19,9 +20,6 @@ PLAYBOOK = REPO / "playbooks" / "mysql_replication_backup.yml"
 SECRET = "mysql-credentials"
 MYSQL_UID = 999
 RESTORED = "kubess-restore-mysql"
-PASSWORDS = {"mysql_replication_root_password": "root-password",
-             "mysql_replication_replication_password": "replication-password",
-             "mysql_replication_clone_password": "clone-password", "mysql_replication_app_password": "app-password"}
 MEMBERS = ["mysql-0", "mysql-1", "mysql-2"]
 
 
@@ -122,18 +120,20 @@ def test_a_backup_of_the_last_replica_restores_a_new_set_with_the_rows_written_b
     assert f"mysql_replication_restore_from names a backup, but the StatefulSet mysql exists in {stack.namespace}" in \
         refused.log.read_text(errors="replace"), refused.tail()
 
-    passwords = {var: stack.secret(SECRET, key) for var, key in PASSWORDS.items()}
-    root = passwords["mysql_replication_root_password"]
+    # The new set's Secret is made as for any new set (no password given): the restore gives it to the accounts.
     shutil.rmtree(NFS_ROOT.parent / RESTORED, ignore_errors=True)
+    restore = ["--tags", "mysql_replication", "-e",
+               json.dumps({"mysql_replication_namespace": RESTORED, "mysql_replication_restore_from": name})]
     try:
-        restored = run_site(env, "mysql-restore", "--tags", "mysql_replication", "-e",
-                            json.dumps(dict(passwords, mysql_replication_namespace=RESTORED,
-                                            mysql_replication_restore_from=name)))
+        restored = run_site(env, "mysql-restore", *restore)
         assert restored.returncode == 0, restored.tail()
         job = stack.node.cluster.get_json("job", "mysql-restore", "-n", RESTORED)
         assert job["status"].get("succeeded") == 1
         log = stack.kubectl("logs", "-n", RESTORED, "job/mysql-restore").stdout
         assert f"restored {name}: mysql-0 starts from it" in log, log
+        secret = stack.node.cluster.get_json("secret", SECRET, "-n", RESTORED)["data"]
+        root = base64.b64decode(secret["root-password"]).decode()
+        assert root != stack.secret(SECRET, "root-password")
         for member in MEMBERS:
             seen = markers(stack, member, RESTORED, root)
             assert before in seen and after not in seen, (member, sorted(seen)[:5])
@@ -142,6 +142,10 @@ def test_a_backup_of_the_last_replica_restores_a_new_set_with_the_rows_written_b
         sql(stack, "mysql-0", f"INSERT INTO kubess_e2e.rows VALUES ('{restored_row}')", RESTORED, root)
         stack.wait_for(lambda: restored_row in markers(stack, "mysql-2", RESTORED, root), timeout=60,
                        what="the new row on the restored set's mysql-2")
+        # The same command again: the set says which backup it was made from, and nothing is restored or changed.
+        again = run_site(env, "mysql-restore-again", *restore)
+        assert again.returncode == 0 and again.recap["localhost"]["changed"] == 0, again.tail()
+        assert restored_row in markers(stack, "mysql-0", RESTORED, root)
     finally:
         gone = run_site(env, "mysql-restore-teardown", "--tags", "mysql_replication", "-e",
                         json.dumps({"mysql_replication_namespace": RESTORED, "mysql_replication_state": "absent",

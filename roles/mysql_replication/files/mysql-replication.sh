@@ -398,6 +398,8 @@ require_password() {
 }
 
 TEMP_PID=
+# Options a temporary server gets besides its own (restore: --skip-grant-tables).
+TEMP_SERVER_OPTIONS=()
 DONOR_PID=
 PRIVATE_FILE=
 
@@ -421,7 +423,7 @@ start_temp_server() {
   log "starting a temporary server on $1"
   local options=(--mysqlx=OFF --read-only=OFF --super-read-only=OFF --skip-replica-start)
   [[ $FLAVOR == mysql ]] || options=(--skip-slave-start)
-  "$SERVER" --datadir="$1" --skip-networking --socket="$INIT_SOCKET" "${options[@]}" &
+  "$SERVER" --datadir="$1" --skip-networking --socket="$INIT_SOCKET" "${options[@]}" "${TEMP_SERVER_OPTIONS[@]}" &
   TEMP_PID=$!
   local deadline=$((SECONDS + INIT_TIMEOUT))
   until admin "$INIT_SOCKET" "" ping >/dev/null 2>&1; do
@@ -730,6 +732,9 @@ store_backup() {
   [[ $name =~ $BACKUP_NAME ]] || die "KUBESS_BACKUP_NAME '$name' is not a name for a backup (<name>.mbstream.gz)"
   source=$(fqdn "$ordinal")
   part=$dir/.$name.part
+  # What a backup pod killed at its deadline left (its Job's deadline is at most a day).
+  find "$dir" -maxdepth 1 -type f -name ".$prefix-*.part" -mmin +1440 -delete -printf 'deleted %f\n' \
+    || log "could not delete the unfinished backups of earlier pods"
   request_backup "$source" "$request"
   log "storing a backup of $source into $name"
   if ! gzip -c <&"$DONOR_IN" >"$part"; then
@@ -748,17 +753,39 @@ store_backup() {
   find "$dir" -maxdepth 1 -type f -regextype posix-extended \
     -regex ".*/${prefix}-[0-9]{8}T[0-9]{6}Z[.]mbstream[.]gz" -printf '%f\n' | sort -r | tail -n "+$((keep + 1))" |
     while IFS= read -r old; do
+      [[ $old != "$name" ]] || continue
       rm -f -- "${dir:?}/$old"
       echo "deleted $old"
-    done
+    done || log "could not delete the oldest backups (the new one is stored)"
 }
 
-# sql_restored [GTID]: on the restored data directory, the primary of a new set: no replication of its own (the
-# backup may be a replica's), a new binary log whose state is the backup's GTID position (its replicas are seeded
-# at that position, and ask it for what follows).
+# sql_restored [GTID]: on the restored data directory (a server without grant checks), the primary of a new set:
+# the role's accounts made as a new set has them, with the Secret's passwords (SET PASSWORD keeps an account's other
+# ways in, such as root's unix_socket); no replication of its own (the backup may be a replica's); a new binary log
+# whose state is the backup's GTID position (its replicas are seeded at that position, and ask it for what follows).
 sql_restored() {
   local gtid
   gtid=$(if [[ -n ${1+set} ]]; then sql_string "$1"; else printf "'<GTID of the backup>'"; fi)
+  cat <<SQL
+FLUSH PRIVILEGES;
+SET PASSWORD FOR 'root'@'localhost' = PASSWORD($(password KUBESS_ROOT_PASSWORD));
+CREATE USER IF NOT EXISTS '$REPL_USER'@'%';
+SET PASSWORD FOR '$REPL_USER'@'%' = PASSWORD($(password KUBESS_REPLICATION_PASSWORD));
+GRANT REPLICATION SLAVE ON *.* TO '$REPL_USER'@'%';
+CREATE USER IF NOT EXISTS '$CLONE_USER'@'localhost';
+SET PASSWORD FOR '$CLONE_USER'@'localhost' = PASSWORD($(password KUBESS_CLONE_PASSWORD));
+GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO '$CLONE_USER'@'localhost';
+SQL
+  if [[ -n $APP_DATABASE ]]; then
+    printf 'CREATE DATABASE IF NOT EXISTS %s;\n' "\`$APP_DATABASE\`"
+  fi
+  if [[ -n $APP_USER ]]; then
+    cat <<SQL
+CREATE USER IF NOT EXISTS '$APP_USER'@'%';
+SET PASSWORD FOR '$APP_USER'@'%' = PASSWORD($(password KUBESS_APP_PASSWORD));
+GRANT ALL PRIVILEGES ON \`$APP_DATABASE\`.* TO '$APP_USER'@'%';
+SQL
+  fi
   cat <<SQL
 STOP ALL SLAVES;
 RESET SLAVE ALL;
@@ -773,7 +800,8 @@ SQL
 restore_backup() {
   [[ $FLAVOR == mariadb ]] || die "restoring a stored backup belongs to the mariadb flavour"
   [[ $ROLE == primary ]] || die "a restore writes ordinal 0's data directory; this is ordinal $ORDINAL"
-  require_password KUBESS_ROOT_PASSWORD
+  require_password KUBESS_ROOT_PASSWORD KUBESS_REPLICATION_PASSWORD KUBESS_CLONE_PASSWORD
+  [[ -z $APP_USER ]] || require_password KUBESS_APP_PASSWORD
   local from=${KUBESS_RESTORE_FROM:-} dir=${KUBESS_BACKUP_DIR:-/backup} checkpoints binlog_info file position gtid
   [[ $from =~ $BACKUP_NAME ]] || die "KUBESS_RESTORE_FROM '$from' is not the name of a backup (<name>.mbstream.gz)"
   [[ -f $dir/$from ]] || die "there is no backup $from in $dir"
@@ -798,10 +826,9 @@ restore_backup() {
   mv "$SCRATCH" "$DATADIR"
   mkdir -p "$CONF_DIR"
   print_mycnf >"$CONF_DIR/replication.cnf"
+  TEMP_SERVER_OPTIONS=(--skip-grant-tables)
   start_temp_server "$DATADIR"
-  echo 'SELECT 1;' | run_sql "$INIT_SOCKET" "$KUBESS_ROOT_PASSWORD" >/dev/null 2>&1 \
-    || die "the Secret's root-password does not open $from: give the passwords of the set it was taken from"
-  SHOW_PASSWORDS=1 sql_restored "$gtid" | run_sql "$INIT_SOCKET" "$KUBESS_ROOT_PASSWORD"
+  SHOW_PASSWORDS=1 sql_restored "$gtid" | run_sql "$INIT_SOCKET" ""
   stop_temp_server "$KUBESS_ROOT_PASSWORD"
   mv "$STARTED_MARKER" "$DONE_MARKER"
   log "restored $from: $SET_NAME-0 starts from it, its binary log at GTID '$gtid'"

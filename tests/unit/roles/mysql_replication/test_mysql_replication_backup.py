@@ -56,6 +56,8 @@ def test_the_cronjob_stores_a_backup_of_the_highest_ordinal_by_the_sets_script(c
     assert env["KUBESS_CLONE_PASSWORD"] == {"secretKeyRef": {"name": "mysql-credentials", "key": "clone-password"}}
     assert (env["KUBESS_SET_NAME"], env["KUBESS_FLAVOR"], env["KUBESS_BACKUP_PORT"]) == ("mysql", "mariadb", "3307")
     assert not [name for name in env if name.startswith(("MARIADB_", "MYSQL_"))], "the image's variables are the pods'"
+    # Of the passwords, the backup pod answers the sidecar's challenge with the clone password only.
+    assert not {"KUBESS_ROOT_PASSWORD", "KUBESS_REPLICATION_PASSWORD", "KUBESS_APP_PASSWORD"} & set(env)
     assert {v["name"]: v.get("persistentVolumeClaim") for v in spec["volumes"]}["backup"] == {"claimName": "mysql-backup"}
     assert spec["tolerations"] == [{"key": "t", "operator": "Exists"}]
 
@@ -107,10 +109,17 @@ def test_the_backup_volume_is_in_the_layout_shared_by_directory():
     ("mysql_replication_backup_directory", "../elsewhere", "mysql_replication_backup_directory must be a relative"),
     ("mysql_replication_backup_size", "lots", "mysql_replication_backup_size "),
     ("mysql_replication_name", "m" * 46, "mysql_replication_name must be at most 45 characters with"),
+    ("mysql_replication_backup_timeout", "86401", "mysql_replication_backup_timeout must be a whole number"),
+    ("mysql_replication_replicas", "1", "mysql_replication_backup_schedule would take backups of ordinal 0, the only pod"),
 ])
 def test_bad_backup_input_is_refused_naming_the_variable(var, value, fragment):
     problems = render("mysql_replication", "mysql_replication__input_problems", dict(BACKUP, **{var: value}))
     assert any(p.startswith(fragment) for p in problems), problems
+
+
+def test_a_one_pod_set_may_take_backups_on_demand_only():
+    assert render("mysql_replication", "mysql_replication__input_problems",
+                  dict(BACKUP, mysql_replication_replicas="1", mysql_replication_backup_schedule="")) == []
 
 
 def test_good_backup_and_restore_input_has_no_problem():
@@ -150,21 +159,57 @@ def test_restore_makes_ordinal_0s_claim_then_one_job_as_ordinal_0_on_it():
     assert mounts == {"/var/lib/mysql", "/backup", "/etc/mysql/conf.d", "/var/run/mysqld", "/tmp"}
     env = env_of(container)
     assert (env["HOSTNAME"], env["KUBESS_RESTORE_FROM"]) == ("mysql-0", RESTORE["mysql_replication_restore_from"])
-    assert env["KUBESS_ROOT_PASSWORD"] == {"secretKeyRef": {"name": "mysql-credentials", "key": "root-password"}}
+    for key in ("root-password", "replication-password", "clone-password", "app-password"):
+        assert {"secretKeyRef": {"name": "mysql-credentials", "key": key}} in env.values(), key
     assert job["spec"]["backoffLimit"] == 0
+    assert job["metadata"]["annotations"] == {"kubess.io/restored-from": RESTORE["mysql_replication_restore_from"]}
 
 
-def test_a_restore_over_a_running_set_is_refused():
+def test_a_restored_set_names_its_backup_and_an_unrestored_one_names_none():
+    def annotations(extra):
+        (made,) = [m for m in render("mysql_replication", "mysql_replication__manifests", extra,
+                                     facts={"mysql_replication__existing": {}})
+                   if m["kind"] == "StatefulSet"]
+        return made["metadata"].get("annotations", {})
+    assert annotations(RESTORE)["kubess.io/restored-from"] == RESTORE["mysql_replication_restore_from"]
+    assert "kubess.io/restored-from" not in annotations({"mysql_replication_flavor": "mariadb"})
+
+
+def restore_rule(existing: list[dict]) -> dict:
     rules = render("mysql_replication", "mysql_replication__cluster_rules", RESTORE,
-                   facts={"mysql_replication__cluster": {"statefulset": [{"metadata": {"name": "mysql"}}],
-                                                         "nodes": [], "namespace": [{}]},
+                   facts={"mysql_replication__cluster": {"statefulset": existing, "nodes": [], "namespace": [{}]},
                           "mysql_replication__secrets": {"differing": []}})
     (rule,) = [r for r in rules if r["var"] == "mysql_replication_restore_from"]
-    assert not rule["ok"] and "the StatefulSet mysql exists in restored" in rule["msg"]
-    rules = render("mysql_replication", "mysql_replication__cluster_rules", RESTORE,
-                   facts={"mysql_replication__cluster": {"statefulset": [], "nodes": [], "namespace": []},
-                          "mysql_replication__secrets": {"differing": []}})
-    assert [r["ok"] for r in rules if r["var"] == "mysql_replication_restore_from"] == [True]
+    return rule
+
+
+def test_a_restore_over_a_running_set_is_refused_unless_that_set_was_made_from_the_same_backup():
+    assert restore_rule([])["ok"]
+    rule = restore_rule([{"metadata": {"name": "mysql"}}])
+    assert not rule["ok"] and "the StatefulSet mysql exists in restored (not made from a backup)" in rule["msg"]
+    made_from = {"metadata": {"name": "mysql", "annotations": {
+        "kubess.io/restored-from": RESTORE["mysql_replication_restore_from"]}}}
+    assert restore_rule([made_from])["ok"], "the same restore again restores nothing and is not refused"
+    other = {"metadata": {"name": "mysql", "annotations": {"kubess.io/restored-from": "shop-mysql-2020.mbstream.gz"}}}
+    rule = restore_rule([other])
+    assert not rule["ok"] and "(made from shop-mysql-2020.mbstream.gz)" in rule["msg"]
+
+
+@pytest.mark.parametrize("found, stale", [
+    ([], False),
+    ([{"metadata": {"annotations": {"kubess.io/restored-from": RESTORE["mysql_replication_restore_from"]}},
+       "status": {"active": 1}}], False),
+    ([{"metadata": {"annotations": {"kubess.io/restored-from": RESTORE["mysql_replication_restore_from"]}},
+       "status": {"succeeded": 1}}], False),
+    ([{"metadata": {"annotations": {"kubess.io/restored-from": RESTORE["mysql_replication_restore_from"]}},
+       "status": {"failed": 1}}], True),
+    ([{"metadata": {"annotations": {"kubess.io/restored-from": "another.mbstream.gz"}}, "status": {"succeeded": 1}}],
+     True),
+    ([{"metadata": {}, "status": {}}], True),
+])
+def test_a_restore_job_left_failed_or_for_another_backup_is_deleted_first(found, stale):
+    assert render("mysql_replication", "mysql_replication__restore_job_stale", RESTORE,
+                  facts={"mysql_replication__cluster": {"restore_job": found}}) is stale
 
 
 def test_teardown_removes_the_cronjob_and_jobs_by_their_labels():

@@ -178,7 +178,7 @@ class Pod:
 
     def sql(self, query: str, *options: str) -> str:
         result = self.server.run(["mariadb", "--user=root", f"--socket={SOCKET}", "--batch", *options,
-                                  "--execute", query], user=MYSQL, env={"MYSQL_PWD": SECRET["root-password"]})
+                                  "--execute", query], user=MYSQL, env={"MYSQL_PWD": self.env["KUBESS_ROOT_PASSWORD"]})
         assert result.returncode == 0, result.stderr
         return result.stdout
 
@@ -515,27 +515,34 @@ def restore(root, backup_volume, tmp_path_factory, pod: Pod, name: str, secret: 
     return job(root, backup_volume, tmp_path_factory, "restore", environment, binds=binds)
 
 
+# The new set's Secret: none of the passwords of the set backed up.
+NEW_SECRET = {key: f"new {value}" for key, value in SECRET.items()}
+
+
 def test_a_new_set_restored_from_a_backup_has_its_rows_and_new_replicas_follow_it(
         root, backup_volume, tmp_path_factory, primary, replica, replica_of_replica, pods):
-    """The set backed up is stopped (every pod), and a new one made at the same names: its ordinal 0 from the
-    backup taken from ordinal 2 (a replica), then a replica seeded from it."""
+    """The set backed up is stopped (every pod), and a new one made at the same names with a Secret of its own: its
+    ordinal 0 from the backup taken from ordinal 2 (a replica), then a replica seeded from it."""
     name = primary.backup
     for pod in (replica_of_replica, replica, primary):
         pod.kill()
-    new = pods(0)
-    wrong = restore(root, backup_volume, tmp_path_factory, new, name, {**SECRET, "root-password": "not it"})
-    assert wrong.returncode == 1
-    assert f"the Secret's root-password does not open {name}: give the passwords of the set" in wrong.stderr
-    assert not (new.volume / ".kubess-init-done").exists()
-    # A restore left half-way starts again.
-    result = restore(root, backup_volume, tmp_path_factory, new, name)
+    new = pods(0, NEW_SECRET)
+    # A backup that is not whole: the restore stops, and the next one starts again.
+    broken = f"{PREFIX}-20261204T000000Z.mbstream.gz"
+    (backup_volume / broken).write_bytes((backup_volume / name).read_bytes()[:200_000])
+    cut = restore(root, backup_volume, tmp_path_factory, new, broken, NEW_SECRET)
+    assert cut.returncode == 1 and f"{broken} could not be unpacked" in cut.stderr, cut.stderr
+    assert (new.volume / ".kubess-init-started").exists() and not (new.volume / ".kubess-init-done").exists()
+    (backup_volume / broken).unlink()
+
+    result = restore(root, backup_volume, tmp_path_factory, new, name, NEW_SECRET)
     assert result.returncode == 0, result.stderr
     assert f"restored {name}: mysql-0 starts from it, its binary log at GTID '{primary.gtid_at_backup}'" in result.stderr
     assert re.search(rf"preparing {re.escape(name)}, taken from mysql-2 \d{{4}}-", result.stderr), result.stderr
     assert (new.volume / ".kubess-init-done").read_text() == "role=primary\nserver_id=100\n"
     assert not (new.volume / "scratch").exists() and not (new.data / "kubess-backup-complete").exists()
-    for secret in SECRET.values():
-        assert secret not in result.stdout + result.stderr + wrong.stdout + wrong.stderr
+    for secret in [*SECRET.values(), *NEW_SECRET.values()]:
+        assert secret not in result.stdout + result.stderr + cut.stdout + cut.stderr
 
     init = new.init(None)
     assert init.returncode == 0 and "data directory already initialised" in init.stderr, init.stderr
@@ -546,15 +553,20 @@ def test_a_new_set_restored_from_a_backup_has_its_rows_and_new_replicas_follow_i
     assert new.sql("SHOW REPLICA STATUS") == ""
     assert new.sql("SELECT @@gtid_binlog_pos, @@read_only", "--skip-column-names").split() == [
         primary.gtid_at_backup, "0"]
+    # The new Secret's root password opens it (new.sql), the old one no longer does.
+    old_root = new.server.run(["mariadb", "--user=root", f"--socket={SOCKET}", "--execute", "SELECT 1"], user=MYSQL,
+                              env={"MYSQL_PWD": SECRET["root-password"]})
+    assert old_root.returncode == 1 and "Access denied" in old_root.stderr
     new.sql("INSERT INTO shop.orders VALUES (12, 'after the restore')")
     domain, server, sequence = primary.gtid_at_backup.split("-")
     assert new.sql("SELECT @@gtid_binlog_pos", "--skip-column-names").strip() == f"{domain}-100-{int(sequence) + 1}"
 
-    follower = seeded(pods(1), new)
+    # Seeded with the new clone password, replicating with the new replication password.
+    follower = seeded(pods(1, NEW_SECRET), new)
     assert f"receiving a backup of {fqdn(0)}" in follower.init_result.stderr
     wait_until("replicated", lambda: rows(follower)[-1:] == ["after the restore"])
     new.sql("INSERT INTO shop.orders VALUES (13, 'after the new replica')")
     wait_until("replicated", lambda: rows(follower)[-1:] == ["after the new replica"])
 
-    again = restore(root, backup_volume, tmp_path_factory, new, name)
+    again = restore(root, backup_volume, tmp_path_factory, new, name, NEW_SECRET)
     assert again.returncode == 1 and "/var/lib/mysql holds data: a restore writes only onto an empty volume" in again.stderr
