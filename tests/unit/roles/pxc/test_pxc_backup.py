@@ -356,12 +356,47 @@ def test_bad_restore_input_is_refused_naming_the_variable(extra, fragment):
     assert any(p.startswith(fragment) for p in problems), problems
 
 
-def test_a_restore_over_a_running_cluster_is_refused():
-    rule = [r for r in render("pxc", "pxc__cluster_rules", RESTORE,
-                              facts={"pxc__cluster": {"statefulset": [{"metadata": {"name": "pxc"}}], "claims": [],
-                                                      "nodes": [], "namespace": [{}], "bootstrap": []}})
-            if r["var"] == "pxc_restore_from"]
-    assert rule and not rule[0]["ok"] and "the StatefulSet pxc exists in restored" in rule[0]["msg"]
+def restore_rule(existing: list[dict], extra: dict | None = None) -> dict:
+    rules = render("pxc", "pxc__cluster_rules", dict(RESTORE, **(extra or {})),
+                   facts={"pxc__cluster": {"statefulset": existing, "claims": [], "nodes": [], "namespace": [{}],
+                                           "bootstrap": []}})
+    (rule,) = [r for r in rules if r["var"] == "pxc_restore_from"]
+    return rule
+
+
+def test_a_restore_over_a_running_cluster_is_refused_unless_it_was_made_from_the_same_backup():
+    assert restore_rule([])["ok"]
+    rule = restore_rule([{"metadata": {"name": "pxc"}}])
+    assert not rule["ok"] and "the StatefulSet pxc exists in restored (not made from a backup)" in rule["msg"]
+    made_from = [{"metadata": {"name": "pxc", "annotations": {
+        "kubess.io/restored-from": RESTORE["pxc_restore_from"]}}}]
+    assert restore_rule(made_from)["ok"], "the same restore again restores nothing and is not refused"
+    rule = restore_rule(made_from, {"pxc_restore_to_time": "2026-12-03T14:05:00Z"})
+    assert not rule["ok"] and f"(made from {RESTORE['pxc_restore_from']})" in rule["msg"]
+    to_time = [{"metadata": {"name": "pxc", "annotations": {
+        "kubess.io/restored-from": RESTORE["pxc_restore_from"] + " to 2026-12-03T14:05:00Z"}}}]
+    assert restore_rule(to_time, {"pxc_restore_to_time": "2026-12-03T14:05:00Z"})["ok"]
+
+
+def test_the_restored_cluster_and_its_job_name_the_backup_and_the_time():
+    job = render("pxc", "pxc__restore_job", dict(RESTORE, pxc_restore_to_time="2026-12-03T14:05:00Z"))
+    source = RESTORE["pxc_restore_from"] + " to 2026-12-03T14:05:00Z"
+    assert job["metadata"]["annotations"] == {"kubess.io/restored-from": source}
+    (made,) = [m for m in render("pxc", "pxc__manifests", dict(RESTORE, pxc_restore_to_time="2026-12-03T14:05:00Z"),
+                                 facts={"pxc__existing": {}}) if m["kind"] == "StatefulSet"]
+    assert made["metadata"]["annotations"]["kubess.io/restored-from"] == source
+
+
+@pytest.mark.parametrize("found, stale", [
+    ([], False),
+    ([{"metadata": {"annotations": {"kubess.io/restored-from": RESTORE["pxc_restore_from"]}},
+       "status": {"succeeded": 1}}], False),
+    ([{"metadata": {"annotations": {"kubess.io/restored-from": RESTORE["pxc_restore_from"]}},
+       "status": {"failed": 1}}], True),
+    ([{"metadata": {"annotations": {"kubess.io/restored-from": "another.mbstream.gz"}}, "status": {"active": 1}}], True),
+])
+def test_a_restore_job_left_failed_or_for_another_backup_is_deleted_first(found, stale):
+    assert render("pxc", "pxc__restore_job_stale", RESTORE, facts={"pxc__cluster": {"restore_job": found}}) is stale
 
 
 RESTORE_STANDINS = {
