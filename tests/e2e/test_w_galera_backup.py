@@ -291,6 +291,10 @@ def test_a_new_cluster_restored_from_a_backup_has_its_rows(stack):
         uuid_, seqno = re.search(r"cluster ([0-9a-f-]{36}) at seqno (-?\d+)", log).groups()
         first = stack.kubectl("logs", "-n", RESTORED, "pxc-0", "-c", "pxc").stdout
         assert f"uuid={uuid_} seqno={seqno} safe_to_bootstrap=1" in first, first[-2000:]
+        # The same command again: the cluster says which backup it was made from, and nothing is restored or changed.
+        again = run_site(env, f"galera-restore-again-{RESTORED}", "--tags", "pxc",
+                         "-e", json.dumps(dict(passwords, pxc_namespace=RESTORED, pxc_restore_from=name)))
+        assert again.returncode == 0 and again.recap["localhost"]["changed"] == 0, again.tail()
     finally:
         remove_cluster(env, RESTORED)
 
