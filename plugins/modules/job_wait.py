@@ -1,0 +1,138 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kubess.stateful maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: job_wait
+short_description: Wait on a watch until a role's Jobs have ended, and fail with the log of one that failed
+version_added: 0.2.0
+author:
+  - kubess.stateful maintainers (@kubess)
+description:
+  - Watches each Job of O(names), in O(namespace), until its C(Complete) or C(Failed) condition is C(True). The
+    roles of this collection run their backup and restore Jobs with it, after applying them with
+    M(kubernetes.core.k8s).
+  - When every Job completed, returns them in RV(jobs). When one failed, fails with O(failure) first, then for each
+    failed Job the reason its controller gives and the last O(log_lines) lines of its newest pod's log, each line
+    marked with the pod and the container (init containers first).
+  - Fails, naming the Job, when it does not exist, is deleted before it ends, or has not ended at O(timeout) (with
+    its pods' phases and the containers that wait or ended with an error).
+options:
+  namespace:
+    description:
+      - Namespace of the Jobs.
+    type: str
+    required: true
+  names:
+    description:
+      - The Jobs to wait for. Each must exist when the module starts (it was just applied).
+    type: list
+    elements: str
+    required: true
+  failure:
+    description:
+      - What a failure means for the user, said before the failed Jobs and their logs (for example what was not
+        done).
+    type: str
+    default: ""
+  log_lines:
+    description:
+      - How many lines of a failed Job's log the failure carries.
+    type: int
+    default: 25
+  timeout:
+    description:
+      - How long, in seconds, all the Jobs together may take.
+    type: int
+    default: 600
+attributes:
+  check_mode:
+    support: full
+    details: Waits for nothing and returns no Jobs (in check mode the roles apply their Jobs as a dry run).
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - kubess.stateful.k8s_module
+notes:
+  - The credentials need C(get), C(list) and C(watch) on Jobs and pods, and C(get) on C(pods/log), in the namespace.
+seealso:
+  - module: kubernetes.core.k8s
+  - module: kubess.stateful.statefulset_wait
+"""
+
+EXAMPLES = r"""
+- name: Start the backup Job
+  kubernetes.core.k8s:
+    definition: "{{ backup_job }}"
+
+- name: Wait until the backup Job has ended
+  kubess.stateful.job_wait:
+    namespace: databases
+    names: ["{{ backup_job.metadata.name }}"]
+    failure: No backup was stored.
+    timeout: 3600
+"""
+
+RETURN = r"""
+jobs:
+  description: The Jobs, in the order of O(names), each with how it ended (empty in check mode).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "pxc-backup-1764842400", "succeeded": true, "reason": "CompletionsReached", "message": ""}]
+seconds:
+  description: How long the wait took.
+  returned: success
+  type: float
+  sample: 12.5
+failed:
+  description: On failure, the names of the Jobs that failed.
+  returned: failure
+  type: list
+  elements: str
+  sample: ["pxc-backup-1764842400"]
+job:
+  description: On failure at the deadline, or for a Job that does not exist or was deleted, its name.
+  returned: failure
+  type: str
+  sample: pxc-backup-1764842400
+"""
+
+from ansible_collections.kubess.stateful.plugins.module_utils._job_wait import JobWait
+from ansible_collections.kubess.stateful.plugins.module_utils._k8s_module import finish, start, with_auth
+from ansible_collections.kubess.stateful.plugins.module_utils._watch import build_api
+
+
+def argspec():
+    return with_auth(dict(
+        namespace=dict(type="str", required=True),
+        names=dict(type="list", elements="str", required=True),
+        failure=dict(type="str", default=""),
+        log_lines=dict(type="int", default=25),
+        timeout=dict(type="int", default=600),
+    ))
+
+
+def check_options(params):
+    """The first option that is wrong, as a message, or None: before anything is read."""
+    if params["timeout"] <= 0:
+        return "timeout must be a positive number of seconds, got {0}".format(params["timeout"])
+    if params["log_lines"] <= 0:
+        return "log_lines must be a positive number, got {0}".format(params["log_lines"])
+    if not params["namespace"].strip():
+        return "namespace must not be empty"
+    if not params["names"] or any(not name.strip() for name in params["names"]):
+        return "names must list at least one Job, and no empty name, got {0!r}".format(params["names"])
+    return None
+
+
+def main():
+    module, api, started = start(argspec(), check_options, build_api)
+    params = module.params
+    wait = JobWait(api, params["namespace"], params["names"], params["failure"], params["log_lines"],
+                   started + params["timeout"], params["timeout"])
+    finish(module, lambda: wait.run(check_mode=module.check_mode), "namespace {0}".format(params["namespace"]))
+
+
+if __name__ == "__main__":
+    main()
