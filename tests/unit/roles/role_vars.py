@@ -37,3 +37,27 @@ def render(role: str, name: str, extra: dict | None = None, facts: dict | None =
                               check=False, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads(done.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"][name]
+
+
+RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]}}
+
+
+def backup_pod(made: dict, app_name: str | None = None, deadline: int | None = 3600) -> dict:
+    """The pod spec of a role's backup CronJob or Job, once checked for what every role's backup pod is: never
+    retried, ended by its deadline (when given), labelled as the role's backup (when named), run with restricted
+    containers (init containers too), never restarted, without the namespace's service links."""
+    job_spec = (made["spec"]["jobTemplate"] if made["kind"] == "CronJob" else made)["spec"]
+    assert job_spec["backoffLimit"] == 0
+    if deadline is not None:
+        assert job_spec["activeDeadlineSeconds"] == deadline
+    labels = job_spec["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "backup"
+    if app_name is not None:
+        assert labels["app.kubernetes.io/name"] == app_name
+    spec = job_spec["template"]["spec"]
+    assert spec["restartPolicy"] == "Never" and spec["enableServiceLinks"] is False
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    for container in spec.get("initContainers", []) + spec["containers"]:
+        assert container["securityContext"] == RESTRICTED_CONTAINER, container["name"]
+    return spec

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from role_vars import render  # noqa: E402 pylint: disable=wrong-import-position
+from role_vars import backup_pod, render  # noqa: E402 pylint: disable=wrong-import-position
 
 ROLE = Path(__file__).resolve().parents[4] / "roles" / "mysql_replication"
 SCRIPT = (ROLE / "files" / "mysql-replication.sh").read_text(encoding="utf-8").rstrip("\n")
@@ -64,18 +64,10 @@ def test_the_cronjob_stores_a_backup_of_the_highest_ordinal_by_the_sets_script(c
 
 @pytest.mark.parametrize("kind", ["cronjob", "job"])
 def test_backup_pods_are_restricted_never_retried_and_selected_by_nothing_of_the_set(kind, request):
-    made = request.getfixturevalue(kind)
-    job_spec = (made["spec"]["jobTemplate"] if kind == "cronjob" else made)["spec"]
-    assert job_spec["backoffLimit"] == 0 and job_spec["activeDeadlineSeconds"] == 3600
-    labels = job_spec["template"]["metadata"]["labels"]
-    assert labels["app.kubernetes.io/name"] == "mysql-backup" and labels["app.kubernetes.io/component"] == "backup"
-    spec = job_spec["template"]["spec"]
+    spec = backup_pod(request.getfixturevalue(kind), "mysql-backup")
     assert spec["securityContext"] == {"runAsNonRoot": True, "runAsUser": 999, "runAsGroup": 999, "fsGroup": 999,
                                        "seccompProfile": {"type": "RuntimeDefault"}}
-    assert spec["restartPolicy"] == "Never" and spec["enableServiceLinks"] is False
-    (store,) = spec["containers"]
-    assert store["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                        "capabilities": {"drop": ["ALL"]}}
+    assert len(spec["containers"]) == 1
 
 
 def test_the_job_taken_now_is_named_within_the_label_limit_says_its_file_and_may_be_forced(job):
