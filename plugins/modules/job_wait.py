@@ -56,8 +56,8 @@ extends_documentation_fragment:
 notes:
   - The credentials need C(get), C(list) and C(watch) on Jobs and pods, and C(get) on C(pods/log), in the namespace.
 seealso:
-  - module: kubernetes.core.k8s
   - module: kubess.stateful.statefulset_wait
+    description: The same wait for a StatefulSet's ordinals.
 """
 
 EXAMPLES = r"""
