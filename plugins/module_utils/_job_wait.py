@@ -2,18 +2,29 @@
 # Copyright: (c) 2026, kubess.stateful maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Waiting for a role's Jobs to end (kubess.stateful.job_wait): each Job is watched until its Complete or Failed
-condition; a failed one is reported with the end of its last pod's log, a Job still running at the deadline with
-its pods' states."""
+"""Waiting for a role's Jobs to end (kubess.stateful.job_wait): every Job is watched at once until each has its
+Complete condition, or one has its Failed condition; a failed one is reported with the end of its newest pod's log
+(or, its pods gone, with the events of the Job and its pods), a Job still running at the deadline with its pods'
+states."""
 
+import queue
 import time
 
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ApiFailure, ModuleFailure, TransientApiError
-from ansible_collections.kubess.stateful.plugins.module_utils._watch import UntilDeadline, ns_path, watch_one
+from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
+    FATAL,
+    RESYNC,
+    SYNC,
+    UntilDeadline,
+    WatchStream,
+    ns_path,
+)
 
 JOBS = ns_path("batch/v1", "{0}", "jobs")
 PODS = ns_path("v1", "{0}", "pods")
+EVENTS = ns_path("v1", "{0}", "events")
 LOG_TIMEOUT = 15
+EVENT_LINES = 8
 
 
 def end_of(job):
@@ -77,7 +88,7 @@ class JobWait(UntilDeadline):
         """The end of the log of the Job's newest pod: ``log_lines`` lines, each container's marked with its name."""
         pods = self.pods(job)
         if not pods:
-            return "no pod of it is left to read a log from"
+            return self.events_of(job["metadata"]["name"])
         pod = pods[-1]
         name = pod["metadata"]["name"]
         lines = []
@@ -95,46 +106,111 @@ class JobWait(UntilDeadline):
             return "pod {0} ({1}) wrote nothing".format(name, pod_state(pod))
         return "\n".join(lines[-self.log_lines:])
 
-    def wait_one(self, name):
-        """The Job ``name`` once it has ended; a ModuleFailure when it does not exist, is deleted first, or has not
-        ended at the deadline."""
+    def events_of(self, name):
+        """The last events of the Job ``name`` and of its pods (by their names), for a Job whose pods are gone (its
+        controller deletes them at its deadline)."""
+        try:
+            items = self.api.list(EVENTS.format(self.namespace), timeout=LOG_TIMEOUT).get("items") or []
+        except (ApiFailure, TransientApiError) as err:
+            return "no pod of it is left, and its events could not be read ({0})".format(err)
+        mine = []
+        for event in items:
+            obj = event.get("involvedObject") or {}
+            if (obj.get("kind"), obj.get("name")) == ("Job", name) or (
+                    obj.get("kind") == "Pod" and (obj.get("name") or "").startswith(name + "-")):
+                when = event.get("lastTimestamp") or event.get("eventTime") or ""
+                mine.append((when, "{0}/{1}: {2}: {3}".format(obj["kind"], obj["name"], event.get("reason") or "",
+                                                              (event.get("message") or "").strip())))
+        if not mine:
+            return "no pod of it is left to read a log from, and no event of it"
+        return "no pod of it is left; its last events:\n" + "\n".join(text for _when, text in sorted(mine)[-EVENT_LINES:])
+
+    def watch_all(self):
+        """Each Job's last state, once every Job has ended or one has failed, or at the deadline: {name: object}.
+        A Job that does not exist, is deleted, or is replaced by another of its name is a ModuleFailure."""
         path = JOBS.format(self.namespace)
-        seen = []
-
-        def ended(obj):
-            if obj is not None:
-                seen.append(obj)
-            return obj is None or end_of(obj) is not None
-
-        done, job = watch_one(self.api, "job/" + name, path, name, self.deadline, ended, self.clock)
-        if not seen:
-            raise ModuleFailure("The Job {0}/{1} {2}".format(
-                self.namespace, name, "does not exist" if done else "could not be read in {0} s".format(self.timeout)),
-                job=name)
-        if done and job is None:
-            raise ModuleFailure("The Job {0}/{1} was deleted before it ended".format(self.namespace, name), job=name)
-        if not done:
-            states = ["{0}: {1}".format(p["metadata"]["name"], pod_state(p)) for p in self.pods(seen[-1])]
-            raise ModuleFailure(
-                "The Job {0}/{1} had not ended after {2} s; its pods: {3}".format(
-                    self.namespace, name, self.timeout, "; ".join(states) or "none"), job=name)
-        return job
+        events = queue.Queue()
+        streams = [WatchStream(self.api, "job/" + name, path, [("fieldSelector", "metadata.name=" + name)],
+                               lambda _stream, typ, payload, n=name: events.put((n, typ, payload)),
+                               lambda: self.deadline - self.clock()) for name in self.names]
+        last, uids = {}, {}
+        for stream in streams:
+            stream.start()
+        try:
+            while True:
+                ended = [end_of(last.get(name)) for name in self.names]
+                if all(ended) or any(end and end[0] == "Failed" for end in ended):
+                    return last
+                left = self.deadline - self.clock()
+                if left <= 0:
+                    return last
+                try:
+                    name, typ, payload = events.get(timeout=left)
+                except queue.Empty:
+                    return last
+                if typ == FATAL:
+                    raise payload
+                if typ in (SYNC, RESYNC):
+                    obj = payload[0] if payload else None
+                elif typ in ("ADDED", "MODIFIED", "DELETED"):
+                    obj = None if typ == "DELETED" else payload
+                else:
+                    continue
+                if end_of(last.get(name)):
+                    continue
+                if obj is None:
+                    if name not in last and typ == SYNC:
+                        raise ModuleFailure("The Job {0}/{1} does not exist".format(self.namespace, name), job=name)
+                    if name in last:
+                        raise ModuleFailure("The Job {0}/{1} was deleted before it ended".format(self.namespace, name),
+                                            job=name)
+                    continue
+                uid = (obj.get("metadata") or {}).get("uid")
+                if uids.setdefault(name, uid) != uid:
+                    raise ModuleFailure("The Job {0}/{1} was deleted and made again before it ended".format(
+                        self.namespace, name), job=name)
+                last[name] = obj
+        finally:
+            for stream in streams:
+                stream.stop()
+            for stream in streams:
+                stream.join(5)
 
     def run(self, check_mode=False):
         started = self.clock()
         if check_mode:
             # The Jobs were applied as a dry run: there is nothing to wait for.
             return dict(changed=False, jobs=[], seconds=0.0)
-        ended = [(name, self.wait_one(name)) for name in self.names]
-        jobs, texts = [], []
-        for name, job in ended:
-            kind, reason, message = end_of(job)
-            jobs.append(dict(name=name, succeeded=kind == "Complete", reason=reason, message=message))
-            if kind != "Complete":
+        last = self.watch_all()
+        if any(end and end[0] == "Failed" for end in map(end_of, last.values())):
+            # One failed: the others as they stand now (each watch may not have delivered them yet), so that every
+            # Job failed by then is reported.
+            for name in self.names:
+                if not end_of(last.get(name)):
+                    found = self._retry(lambda n=name: self.api.list(
+                        JOBS.format(self.namespace), [("fieldSelector", "metadata.name=" + n)])).get("items") or []
+                    last.update({name: found[0]} if found else {})
+        jobs, texts, running = [], [], []
+        for name in self.names:
+            end = end_of(last.get(name))
+            kind, reason, message = end or ("Running", "", "")
+            jobs.append(dict(name=name, state=kind, reason=reason, message=message))
+            if kind == "Failed":
                 why = ": ".join(part for part in (reason, message) if part)
                 texts.append("The Job {0} failed{1}:\n{2}".format(
-                    name, " ({0})".format(why) if why else "", self.log_tail(job)))
+                    name, " ({0})".format(why) if why else "", self.log_tail(last[name])))
+            elif kind == "Running":
+                running.append(name)
         if texts:
             raise ModuleFailure("\n".join(([self.failure] if self.failure else []) + texts), jobs=jobs,
-                                failed=[entry["name"] for entry in jobs if not entry["succeeded"]])
+                                failed_jobs=[entry["name"] for entry in jobs if entry["state"] == "Failed"])
+        if running:
+            name = running[0]
+            if name not in last:
+                raise ModuleFailure("The Job {0}/{1} could not be read in {2} s".format(
+                    self.namespace, name, self.timeout), job=name, jobs=jobs)
+            states = ["{0}: {1}".format(p["metadata"]["name"], pod_state(p)) for p in self.pods(last[name])]
+            raise ModuleFailure(
+                "The Job {0}/{1} had not ended after {2} s; its pods: {3}".format(
+                    self.namespace, name, self.timeout, "; ".join(states) or "none"), job=name, jobs=jobs)
         return dict(changed=False, jobs=jobs, seconds=round(self.clock() - started, 3))

@@ -10,14 +10,15 @@ version_added: 0.2.0
 author:
   - kubess.stateful maintainers (@kubess)
 description:
-  - Watches each Job of O(names), in O(namespace), until its C(Complete) or C(Failed) condition is C(True). The
-    roles of this collection run their backup and restore Jobs with it, after applying them with
-    M(kubernetes.core.k8s).
-  - When every Job completed, returns them in RV(jobs). When one failed, fails with O(failure) first, then for each
-    failed Job the reason its controller gives and the last O(log_lines) lines of its newest pod's log, each line
-    marked with the pod and the container (init containers first).
-  - Fails, naming the Job, when it does not exist, is deleted before it ends, or has not ended at O(timeout) (with
-    its pods' phases and the containers that wait or ended with an error).
+  - Watches every Job of O(names), in O(namespace), at once, until each has its C(Complete) condition, or one has its
+    C(Failed) condition. The roles of this collection run their backup and restore Jobs with it, after applying them
+    with M(kubernetes.core.k8s).
+  - When every Job completed, returns them in RV(jobs). As soon as one failed, fails with O(failure) first, then for
+    each failed Job the reason its controller gives and the last O(log_lines) lines of its newest pod's log, each line
+    marked with the pod and the container (init containers first); when its pods are gone (the controller deletes
+    them at the Job's deadline), the last events of the Job and of its pods instead.
+  - Fails, naming the Job, when it does not exist, is deleted (or deleted and made again) before it ends, or has not
+    ended at O(timeout) (with its pods' phases and the containers that wait or ended with an error).
 options:
   namespace:
     description:
@@ -54,7 +55,8 @@ extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - kubess.stateful.k8s_module
 notes:
-  - The credentials need C(get), C(list) and C(watch) on Jobs and pods, and C(get) on C(pods/log), in the namespace.
+  - The credentials need C(list) and C(watch) on Jobs, C(list) on pods and events, and C(get) on C(pods/log), in the
+    namespace.
 seealso:
   - module: kubess.stateful.statefulset_wait
     description: The same wait for a StatefulSet's ordinals.
@@ -75,19 +77,21 @@ EXAMPLES = r"""
 
 RETURN = r"""
 jobs:
-  description: The Jobs, in the order of O(names), each with how it ended (empty in check mode).
-  returned: always
+  description:
+    - The Jobs, in the order of O(names), each with its C(state) (C(Complete), C(Failed), or C(Running) when another
+      failed first or the deadline came) and its controller's C(reason) and C(message). Empty in check mode.
+  returned: success, and when a Job failed or had not ended at the deadline
   type: list
   elements: dict
-  sample: [{"name": "pxc-backup-1764842400", "succeeded": true, "reason": "CompletionsReached", "message": ""}]
+  sample: [{"name": "pxc-backup-1764842400", "state": "Complete", "reason": "CompletionsReached", "message": ""}]
 seconds:
   description: How long the wait took.
   returned: success
   type: float
   sample: 12.5
-failed:
+failed_jobs:
   description: On failure, the names of the Jobs that failed.
-  returned: failure
+  returned: when a Job failed
   type: list
   elements: str
   sample: ["pxc-backup-1764842400"]

@@ -15,11 +15,11 @@ from test_statefulset_wait import STUCK_LABEL, ModuleRun
 MODULE = "kubess.stateful.job_wait"
 
 
-def job_manifest(name: str, stuck: str | None = None) -> str:
+def job_manifest(name: str, stuck: str | None = None, deadline: int | None = None) -> str:
     labels = {"app": name, **({STUCK_LABEL: stuck} if stuck else {})}
     return json.dumps({
         "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
-        "spec": {"backoffLimit": 0, "template": {
+        "spec": {"backoffLimit": 0, **({"activeDeadlineSeconds": deadline} if deadline else {}), "template": {
             "metadata": {"labels": labels},
             "spec": {"restartPolicy": "Never",
                      "containers": [{"name": "work", "image": "registry.invalid/kubess/app:1"}]}}},
@@ -33,14 +33,27 @@ def run(cluster, tmp_path, check_mode=False, **args) -> dict:
 def test_a_failed_job_fails_the_task_naming_it_and_the_reason(cluster, namespace, tmp_path):
     cluster.apply(job_manifest("backup", stuck="Failed"), namespace)
     res = run(cluster, tmp_path, namespace=namespace, names=["backup"], failure="No backup was stored.", timeout=120)
-    assert res["_rc"] != 0 and res.get("failed"), res
+    assert res["_rc"] != 0, res
     first, second, third = res["msg"].splitlines()[:3]
     assert first == "No backup was stored."
     assert second.startswith("The Job backup failed (BackoffLimitExceeded"), res["msg"]
     # Then its pod's container, by name (the simulated node keeps no log, and says so).
     pod = cluster.get_json("pods", "-n", namespace, "-l", "app=backup")["items"][0]["metadata"]["name"]
     assert third.startswith(f"{pod}/work: "), res["msg"]
-    assert [job["name"] for job in res["jobs"]] == ["backup"] and res["jobs"][0]["succeeded"] is False
+    assert res["failed_jobs"] == ["backup"]
+    assert [(job["name"], job["state"]) for job in res["jobs"]] == [("backup", "Failed")]
+
+
+def test_a_job_ended_by_its_deadline_is_reported_with_its_events(cluster, namespace, tmp_path):
+    # The Job controller deletes the pods of a Job past its deadline: there is no log left, its events say what
+    # happened (each pod's events too, where a node's kubelet wrote them).
+    cluster.apply(job_manifest("slow", stuck="ImagePullBackOff", deadline=3), namespace)
+    res = run(cluster, tmp_path, namespace=namespace, names=["slow"], timeout=120)
+    assert res["_rc"] != 0 and res["failed_jobs"] == ["slow"], res
+    lines = res["msg"].splitlines()
+    assert lines[0].startswith("The Job slow failed (DeadlineExceeded"), res["msg"]
+    assert lines[1] == "no pod of it is left; its last events:", res["msg"]
+    assert "Job/slow: DeadlineExceeded: Job was active longer than specified deadline" in lines[2:], res["msg"]
 
 
 def test_returns_when_every_job_has_completed(cluster, namespace, tmp_path):
@@ -48,8 +61,8 @@ def test_returns_when_every_job_has_completed(cluster, namespace, tmp_path):
         cluster.apply(job_manifest(name), namespace)
     res = run(cluster, tmp_path, namespace=namespace, names=["a", "b"], timeout=120)
     assert res["_rc"] == 0, res
-    assert [(job["name"], job["succeeded"], job["reason"]) for job in res["jobs"]] == [
-        ("a", True, "CompletionsReached"), ("b", True, "CompletionsReached")]
+    assert [(job["name"], job["state"], job["reason"]) for job in res["jobs"]] == [
+        ("a", "Complete", "CompletionsReached"), ("b", "Complete", "CompletionsReached")]
     for name in ("a", "b"):
         conditions = cluster.get_json("job", name, "-n", namespace)["status"]["conditions"]
         assert {"Complete": "True"}.items() <= {c["type"]: c["status"] for c in conditions}.items()

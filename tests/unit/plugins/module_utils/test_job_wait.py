@@ -14,13 +14,14 @@ from ansible_collections.kubess.stateful.plugins.modules import job_wait as modu
 
 JOBS = "/apis/batch/v1/namespaces/db/jobs"
 PODS = "/api/v1/namespaces/db/pods"
+EVENTS = "/api/v1/namespaces/db/events"
 
 
-def job(name, ended=None, reason="", message=""):
+def job(name, ended=None, reason="", message="", uid=None):
     conditions = [{"type": "SuccessCriteriaMet" if ended == "Complete" else "FailureTarget", "status": "True"}]
     if ended:
         conditions.append({"type": ended, "status": "True", "reason": reason, "message": message})
-    return {"metadata": {"name": name, "resourceVersion": "1"},
+    return {"metadata": {"name": name, "resourceVersion": "1", "uid": uid or "uid-" + name},
             "spec": {"selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "uid-" + name}}},
             "status": {"conditions": conditions if ended else []}}
 
@@ -58,16 +59,19 @@ class Stream:
 class FakeApi:
     """Jobs as they stand at the first list, then the events each Job's watch delivers; pods; logs by pod/container."""
 
-    def __init__(self, jobs, events=None, pods=(), logs=None):
+    def __init__(self, jobs, events=None, pods=(), logs=None, k8s_events=()):
         self.jobs = {j["metadata"]["name"]: j for j in jobs}
         self.events = events or {}
         self.pods = list(pods)
         self.logs = logs or {}
+        self.k8s_events = list(k8s_events)
         self.reads = []
 
     def list(self, path, query=(), timeout=30):
         query = dict(query)
         self.reads.append((path, query))
+        if path == EVENTS:
+            return {"metadata": {"resourceVersion": "1"}, "items": self.k8s_events}
         if path == PODS:
             wanted = dict(s.split("=", 1) for s in query["labelSelector"].split(","))
             items = [p for p in self.pods if all(p["metadata"]["labels"].get(k) == v for k, v in wanted.items())]
@@ -96,8 +100,8 @@ def test_returns_once_every_job_has_completed_on_the_watch():
     api = FakeApi([job("a"), job("b", "Complete", "CompletionsReached")],
                   events={"a": [("MODIFIED", job("a")), ("MODIFIED", job("a", "Complete", "CompletionsReached"))]})
     res = wait(api, ["a", "b"]).run()
-    assert res["jobs"] == [{"name": "a", "succeeded": True, "reason": "CompletionsReached", "message": ""},
-                           {"name": "b", "succeeded": True, "reason": "CompletionsReached", "message": ""}]
+    assert res["jobs"] == [{"name": "a", "state": "Complete", "reason": "CompletionsReached", "message": ""},
+                           {"name": "b", "state": "Complete", "reason": "CompletionsReached", "message": ""}]
     assert not res["changed"]
     # Success reads no pod and no log.
     assert all(path == JOBS for path, _query in api.reads)
@@ -127,21 +131,50 @@ def test_a_failed_job_fails_with_what_it_means_the_reason_and_the_end_of_its_new
     assert lines[1] == ("The Job a failed (BackoffLimitExceeded: Job has reached the specified backoff limit):")
     # The last 3 lines over the newest pod's containers, init containers first; the older pod is not read.
     assert lines[2:] == ["a-new/backup: line 37", "a-new/backup: line 38", "a-new/backup: line 39"]
-    assert err.value.result["failed"] == ["a"]
-    assert err.value.result["jobs"][0]["succeeded"] is False
+    assert err.value.result["failed_jobs"] == ["a"]
+    assert err.value.result["jobs"][0]["state"] == "Failed"
 
 
-def test_every_job_is_waited_for_and_every_failed_one_is_reported():
-    api = FakeApi([job("a", "Failed"), job("b"), job("c", "Failed")],
-                  events={"b": [("MODIFIED", job("b", "Complete"))]},
+def test_every_job_failed_by_the_first_look_is_reported_with_its_log():
+    api = FakeApi([job("a", "Failed"), job("b", "Complete"), job("c", "Failed")],
                   pods=[pod("c-1", "c", "2026-12-04T10:00:00Z", [("restore", FAILED)])],
                   logs={"c-1/restore": "mbstream: the stream is cut short\n"})
     with pytest.raises(ModuleFailure) as err:
         wait(api, ["a", "b", "c"]).run()
-    assert err.value.result["failed"] == ["a", "c"]
-    assert [j["succeeded"] for j in err.value.result["jobs"]] == [False, True, False]
-    assert "The Job a failed:\nno pod of it is left to read a log from" in err.value.msg
+    assert err.value.result["failed_jobs"] == ["a", "c"]
+    assert [j["state"] for j in err.value.result["jobs"]] == ["Failed", "Complete", "Failed"]
+    assert "The Job a failed:\nno pod of it is left to read a log from, and no event of it" in err.value.msg
     assert "The Job c failed:\nc-1/restore: mbstream: the stream is cut short" in err.value.msg
+
+
+def test_a_failure_is_reported_at_once_while_another_job_still_runs():
+    # b never ends; a fails on its watch: the wait stops there, well before its 30 s deadline.
+    api = FakeApi([job("a"), job("b")], events={"a": [("MODIFIED", job("a", "Failed", "BackoffLimitExceeded"))]})
+    started = time.monotonic()
+    with pytest.raises(ModuleFailure) as err:
+        wait(api, ["a", "b"], seconds=30).run()
+    assert time.monotonic() - started < 10
+    assert [(j["name"], j["state"]) for j in err.value.result["jobs"]] == [("a", "Failed"), ("b", "Running")]
+    assert err.value.result["failed_jobs"] == ["a"]
+
+
+def test_a_job_whose_pods_are_gone_is_reported_with_its_events_and_its_pods_events():
+    seen = [
+        {"involvedObject": {"kind": "Pod", "name": "a-x1"}, "reason": "Failed",
+         "message": "Failed to pull image: not found", "lastTimestamp": "2026-12-04T10:00:01Z"},
+        {"involvedObject": {"kind": "Job", "name": "a"}, "reason": "DeadlineExceeded",
+         "message": "Job was active longer than specified deadline", "lastTimestamp": "2026-12-04T10:10:00Z"},
+        {"involvedObject": {"kind": "Pod", "name": "ab-1"}, "reason": "Failed", "message": "other Job",
+         "lastTimestamp": "2026-12-04T10:05:00Z"},
+    ]
+    api = FakeApi([job("a", "Failed", "DeadlineExceeded", "Job was active longer than specified deadline")],
+                  k8s_events=seen)
+    with pytest.raises(ModuleFailure) as err:
+        wait(api, ["a"]).run()
+    assert err.value.msg.splitlines()[1:] == [
+        "no pod of it is left; its last events:",
+        "Pod/a-x1: Failed: Failed to pull image: not found",
+        "Job/a: DeadlineExceeded: Job was active longer than specified deadline"]
 
 
 def test_a_log_that_cannot_be_read_is_said_and_the_failure_still_reported():
@@ -160,11 +193,15 @@ def test_a_job_still_running_at_the_deadline_is_named_with_its_pods():
     assert err.value.result["job"] == "a"
 
 
-def test_a_missing_job_and_a_deleted_one_are_named():
+def test_a_missing_job_a_deleted_one_and_one_made_again_are_named():
     with pytest.raises(ModuleFailure, match="^The Job db/nope does not exist$"):
         wait(FakeApi([]), ["nope"]).run()
     api = FakeApi([job("a")], events={"a": [("DELETED", job("a"))]})
     with pytest.raises(ModuleFailure, match="^The Job db/a was deleted before it ended$"):
+        wait(api, ["a"]).run()
+    # Seen again after a list made anew: another Job of the same name is not the one applied.
+    api = FakeApi([job("a")], events={"a": [("MODIFIED", job("a", "Complete", uid="uid-other"))]})
+    with pytest.raises(ModuleFailure, match="^The Job db/a was deleted and made again before it ended$"):
         wait(api, ["a"]).run()
 
 
