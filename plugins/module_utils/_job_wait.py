@@ -11,6 +11,7 @@ import queue
 import time
 
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ApiFailure, ModuleFailure, TransientApiError
+from ansible_collections.kubess.stateful.plugins.module_utils._ordinal import sort_events
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import (
     FATAL,
     RESYNC,
@@ -59,6 +60,13 @@ def ran(pod):
         if state.get("running") or state.get("terminated"):
             out.append(cstat.get("name"))
     return out
+
+
+def about_job(event, name):
+    """Whether ``event`` is about the Job ``name`` or one of its pods (named after it)."""
+    obj = event.get("involvedObject") or {}
+    return (obj.get("kind"), obj.get("name")) == ("Job", name) or (
+        obj.get("kind") == "Pod" and (obj.get("name") or "").startswith(name + "-"))
 
 
 class JobWait(UntilDeadline):
@@ -113,17 +121,13 @@ class JobWait(UntilDeadline):
             items = self.api.list(EVENTS.format(self.namespace), timeout=LOG_TIMEOUT).get("items") or []
         except (ApiFailure, TransientApiError) as err:
             return "no pod of it is left, and its events could not be read ({0})".format(err)
-        mine = []
-        for event in items:
-            obj = event.get("involvedObject") or {}
-            if (obj.get("kind"), obj.get("name")) == ("Job", name) or (
-                    obj.get("kind") == "Pod" and (obj.get("name") or "").startswith(name + "-")):
-                when = event.get("lastTimestamp") or event.get("eventTime") or ""
-                mine.append((when, "{0}/{1}: {2}: {3}".format(obj["kind"], obj["name"], event.get("reason") or "",
-                                                              (event.get("message") or "").strip())))
+        mine = [event for event in items if about_job(event, name)]
         if not mine:
             return "no pod of it is left to read a log from, and no event of it"
-        return "no pod of it is left; its last events:\n" + "\n".join(text for _when, text in sorted(mine)[-EVENT_LINES:])
+        lines = ["{0}/{1}: {2}: {3}".format(event["involvedObject"]["kind"], event["involvedObject"]["name"],
+                                            event.get("reason") or "", (event.get("message") or "").strip())
+                 for event in sort_events(mine)[-EVENT_LINES:]]
+        return "no pod of it is left; its last events:\n" + "\n".join(lines)
 
     def watch_all(self):
         """Each Job's last state, once every Job has ended or one has failed, or at the deadline: {name: object}.
