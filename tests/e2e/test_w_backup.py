@@ -53,7 +53,7 @@ def test_backup_then_restore_into_a_new_namespace(stack):
     # Older snapshots of this cluster, and one of another cluster, on the export: the new snapshot keeps the newest
     # two of this cluster (etcd_backup_keep=2) and leaves the other's alone.
     BACKUPS.mkdir(parents=True, exist_ok=True)
-    planted = ["kubess-etcd-20200101T000000Z.db", "kubess-etcd-20200102T000000Z.db", "other-etcd-20200101T000000Z.db"]
+    planted = ["kubess_etcd-20200101T000000Z.db", "kubess_etcd-20200102T000000Z.db", "other-etcd-20200101T000000Z.db"]
     for name in planted:
         (BACKUPS / name).write_text("an older snapshot\n")
         os.chown(BACKUPS / name, ETCD_UID, ETCD_UID)
@@ -71,9 +71,9 @@ def test_backup_then_restore_into_a_new_namespace(stack):
     names = sorted(p.name for p in BACKUPS.iterdir() if not p.name.startswith("."))
     # A former run's snapshots are older than this one's, and the planted 2020 ones older still: the newest two
     # are this run's and the one before it (a planted one when there was none).
-    ours = [n for n in names if n.startswith("kubess-etcd-")]
+    ours = [n for n in names if n.startswith("kubess_etcd-")]
     assert len(ours) == 2 and ours[-1] == snapshot, names
-    assert "kubess-etcd-20200101T000000Z.db" not in names and "other-etcd-20200101T000000Z.db" in names
+    assert "kubess_etcd-20200101T000000Z.db" not in names and "other-etcd-20200101T000000Z.db" in names
     # The check container's etcdutl read the snapshot whole (its status table: hash, revision, keys, size).
     pod = stack.get("pods", "-l", f"job-name={job['metadata']['name']}")["items"][0]["metadata"]["name"]
     checked = stack.kubectl("logs", "-n", stack.namespace, pod, "-c", "check").stdout

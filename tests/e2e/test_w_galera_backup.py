@@ -43,7 +43,7 @@ def galera_jobs(stack) -> list[dict]:
 
 
 def ours() -> list[str]:
-    return sorted(p.name for p in BACKUPS.iterdir() if p.name.startswith("kubess-pxc-"))
+    return sorted(p.name for p in BACKUPS.iterdir() if p.name.startswith("kubess_pxc-"))
 
 
 def test_the_site_keeps_a_galera_backup_cronjob_and_volume(stack):
@@ -59,7 +59,7 @@ def test_the_site_keeps_a_galera_backup_cronjob_and_volume(stack):
 def archived(stack, member: str) -> str:
     """The events of every binary log file archived for ``member``, decoded by the image's mariadb-binlog in the
     member's own binlog-archive container (which has the backup volume mounted)."""
-    archive = f"/backup/binlogs/{stack.namespace}-pxc/{member}"
+    archive = f"/backup/binlogs/{stack.namespace}_pxc/{member}"
     done = stack.exec(member, "bash", "-c", f"mariadb-binlog --verbose --base64-output=decode-rows {archive}/*/binlog.[0-9]*",
                       container="binlog-archive", check=False)
     return done.stdout if done.returncode == 0 else ""
@@ -128,7 +128,7 @@ def test_a_backup_holds_the_rows_written_before_it_and_not_after(stack):
     # Older backups of this cluster, and one of another cluster: the new one keeps this cluster's newest two
     # (pxc_backup_keep=2) and leaves the other's alone.
     BACKUPS.mkdir(parents=True, exist_ok=True)
-    for name in ("kubess-pxc-20200101T000000Z.mbstream.gz", "kubess-pxc-20200102T000000Z.mbstream.gz",
+    for name in ("kubess_pxc-20200101T000000Z.mbstream.gz", "kubess_pxc-20200102T000000Z.mbstream.gz",
                  "other-pxc-20200101T000000Z.mbstream.gz"):
         (BACKUPS / name).write_bytes(b"an older backup\n")
         os.chown(BACKUPS / name, MYSQL_UID, MYSQL_UID)
@@ -137,7 +137,7 @@ def test_a_backup_holds_the_rows_written_before_it_and_not_after(stack):
     # server (from pxc-0's binlog-archive container, as 999), whose cache would not see files made behind it.
     archive = BACKUPS / "binlogs" / f"{stack.namespace}-pxc"
     live = sorted(p for p in archive.glob("pxc-*/*/binlog.*") if p.is_file())
-    planted = [f"/backup/binlogs/{stack.namespace}-pxc/pxc-0/20191231T000000Z/binlog.000001",
+    planted = [f"/backup/binlogs/{stack.namespace}_pxc/pxc-0/20191231T000000Z/binlog.000001",
                "/backup/binlogs/other-pxc/pxc-0/20191231T000000Z/binlog.000001"]
     stack.exec("pxc-0", "bash", "-c", 'for f; do mkdir -p "${f%/*}" && echo events >"$f" && touch -d @1577750400 "$f"; done',
                "plant", *planted, container="binlog-archive")  # 2019-12-31 00:00 UTC
@@ -163,7 +163,7 @@ def test_a_backup_holds_the_rows_written_before_it_and_not_after(stack):
     assert not (archive / "pxc-0" / "20191231T000000Z").exists()
     assert (BACKUPS / "binlogs" / "other-pxc" / "pxc-0" / "20191231T000000Z" / "binlog.000001").is_file()
     assert live and all(p.is_file() for p in live)
-    assert "pruned binlogs/kubess-pxc/pxc-0/20191231T000000Z/binlog.000001" in log, log
+    assert "pruned binlogs/kubess_pxc/pxc-0/20191231T000000Z/binlog.000001" in log, log
 
     lines = check_backup(stack, name)
     rows = {line.split(" ", 1)[1] for line in lines if line.startswith("row ")}
@@ -183,7 +183,7 @@ def test_a_backup_holds_the_rows_written_before_it_and_not_after(stack):
     assert sorted(archives) == MEMBERS, archives
     for member, archive in archives.items():
         assert archive["ready"] and re.fullmatch(r"binlog\.\d{6}", archive["file"] or ""), archive
-        assert re.fullmatch(rf"/backup/binlogs/{stack.namespace}-pxc/{member}/\d{{8}}T\d{{6}}Z", archive["directory"]), archive
+        assert re.fullmatch(rf"/backup/binlogs/{stack.namespace}_pxc/{member}/\d{{8}}T\d{{6}}Z", archive["directory"]), archive
 
 
 def server_pid(stack, pod: str) -> int:

@@ -46,7 +46,7 @@ def backup_jobs(stack) -> list[dict]:
 
 
 def ours() -> list[str]:
-    return sorted(p.name for p in BACKUPS.iterdir() if p.name.startswith("kubess-mysql-"))
+    return sorted(p.name for p in BACKUPS.iterdir() if p.name.startswith("kubess_mysql-"))
 
 
 def test_the_site_keeps_a_mysql_backup_cronjob_and_volume(stack):
@@ -68,7 +68,7 @@ def test_a_backup_of_the_last_replica_restores_a_new_set_with_the_rows_written_b
     # Older backups of this set, and one of another set: the new one keeps this set's newest two
     # (mysql_replication_backup_keep=2) and leaves the other's alone.
     BACKUPS.mkdir(parents=True, exist_ok=True)
-    for name in ("kubess-mysql-20200101T000000Z.mbstream.gz", "kubess-mysql-20200102T000000Z.mbstream.gz",
+    for name in ("kubess_mysql-20200101T000000Z.mbstream.gz", "kubess_mysql-20200102T000000Z.mbstream.gz",
                  "other-mysql-20200101T000000Z.mbstream.gz"):
         (BACKUPS / name).write_bytes(b"an older backup\n")
         os.chown(BACKUPS / name, MYSQL_UID, MYSQL_UID)
@@ -96,7 +96,7 @@ def test_a_backup_of_the_last_replica_restores_a_new_set_with_the_rows_written_b
     sql(stack, "mysql-0", f"INSERT INTO kubess_e2e.rows VALUES ('{after}')")
     log = stack.kubectl("logs", "-n", stack.namespace, f"job/{job['metadata']['name']}").stdout
     assert f"stored {name}" in log.splitlines(), log
-    assert "deleted kubess-mysql-20200101T000000Z.mbstream.gz" in log.splitlines(), log
+    assert "deleted kubess_mysql-20200101T000000Z.mbstream.gz" in log.splitlines(), log
     sidecar = stack.kubectl("logs", "-n", stack.namespace, "mysql-2", "-c", "backup-server").stdout
     assert "streaming a backup of /var/lib/mysql/data (a backup)" in sidecar, sidecar[-2000:]
     stored = BACKUPS / name

@@ -57,7 +57,7 @@
 #                                 to answer (default 300)
 #   KUBESS_BACKUP_ORDINAL         store-backup: the ordinal whose sidecar sends the backup
 #   KUBESS_BACKUP_DIR             store-backup, restore: the backup volume (default /backup)
-#   KUBESS_BACKUP_PREFIX          store-backup: <namespace>-<set>, this set's backups
+#   KUBESS_BACKUP_PREFIX          store-backup: <namespace>_<set>, this set's backups
 #   KUBESS_BACKUP_NAME            store-backup: the name to store under; empty: <prefix>-<UTC time>.mbstream.gz
 #   KUBESS_BACKUP_KEEP            store-backup: how many of this set's backups to keep (default 7)
 #   KUBESS_BACKUP_FORCE           store-backup: 1 takes the backup although the sidecar's pod is not healthy
@@ -726,7 +726,7 @@ store_backup() {
   whole_number KUBESS_BACKUP_ORDINAL "$ordinal"
   whole_number KUBESS_BACKUP_KEEP "$keep"
   ((keep > 0)) || die "KUBESS_BACKUP_KEEP is 0; at least the new backup is kept"
-  [[ $prefix =~ ^[a-z0-9][-a-z0-9]*$ ]] || die "KUBESS_BACKUP_PREFIX '$prefix' is not <namespace>-<set>"
+  [[ $prefix =~ ^[a-z0-9][-a-z0-9]*_[a-z0-9][-a-z0-9]*$ ]] || die "KUBESS_BACKUP_PREFIX '$prefix' is not <namespace>_<set>"
   [[ ${KUBESS_BACKUP_FORCE:-0} != 1 ]] || request=forced-backup
   [[ -n $name ]] || name=$prefix-$(date -u +%Y%m%dT%H%M%SZ).mbstream.gz
   [[ $name =~ $BACKUP_NAME ]] || die "KUBESS_BACKUP_NAME '$name' is not a name for a backup (<name>.mbstream.gz)"

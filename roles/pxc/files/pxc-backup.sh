@@ -22,7 +22,7 @@
 #   KUBESS_DATADIR [/var/lib/mysql]         where the member's data volume is mounted
 #   KUBESS_BACKUP_DIR [/backup]             the backup volume
 #   KUBESS_SCRATCH [/scratch]               a writable directory for the tool's temporary files
-#   KUBESS_BACKUP_PREFIX                    <namespace>-<name>: this cluster's backups
+#   KUBESS_BACKUP_PREFIX                    <namespace>_<name>: this cluster's backups
 #   KUBESS_BACKUP_NAME                      the name to store under; empty: <prefix>-<UTC time>.<format>.gz
 #   KUBESS_BACKUP_KEEP                      how many of this cluster's backups to keep
 #   KUBESS_BACKUP_MEMBERS                   the cluster's size (pxc_replicas)

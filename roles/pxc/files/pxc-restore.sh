@@ -152,7 +152,7 @@ replay_archive() {
   local info gtid prefix stamp began begun ended archive member result best='' best_rank=-1 best_result='' count
   local reached first last at first_file begin last_file end server file files=() taking=0
   [[ $name =~ ^(.+)-([0-9]{8})T([0-9]{6})Z[.][a-z]+[.]gz$ ]] ||
-    die "cannot tell from the name $name which cluster's binary log archive goes with it (<namespace>-<name>-<time>)"
+    die "cannot tell from the name $name which cluster's binary log archive goes with it (<namespace>_<name>-<time>)"
   prefix=${BASH_REMATCH[1]} stamp="${BASH_REMATCH[2]}${BASH_REMATCH[3]}"
   [ "$(digits "$to_time")" -gt "$stamp" ] || die "$name was begun at or after $to_time: restore from an older backup"
   # The backup's time span, from its name and the tool's xtrabackup_info: began an hour earlier (clocks that differ,

@@ -68,12 +68,12 @@ def test_the_picture_puts_pods_in_their_node_and_claims_on_their_nfs_paths():
 
 def test_the_text_says_the_backups_of_a_set():
     job = dict(job="etcd-backup-1", started="2026-12-03T03:00:00Z", completed="2026-12-03T03:00:31Z",
-               outcome="succeeded", file="kubess-etcd-20261203T030001Z.db", pod=None)
+               outcome="succeeded", file="kubess_etcd-20261203T030001Z.db", pod=None)
     backup = dict(cronjob="etcd-backup", schedule="0 3 * * *", time_zone="Etc/UTC", suspended=False,
                   last_schedule=None, last_successful=None, last=dict(job, job="etcd-backup-2", outcome="failed"),
                   last_succeeded=job)
     report = dict(REPORT, statefulsets=[dict(REPORT["statefulsets"][0], backup=backup)])
-    assert ("  backups every 0 3 * * * (Etc/UTC); last snapshot kubess-etcd-20261203T030001Z.db at "
+    assert ("  backups every 0 3 * * * (Etc/UTC); last snapshot kubess_etcd-20261203T030001Z.db at "
             "2026-12-03T03:00:31Z; the newest Job failed: etcd-backup-2") in demo_summary.text(report)
     on_demand = dict(backup, cronjob=None, last=None, last_succeeded=None)
     report = dict(REPORT, statefulsets=[dict(REPORT["statefulsets"][0], backup=on_demand)])

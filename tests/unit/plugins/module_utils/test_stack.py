@@ -285,7 +285,7 @@ CRON = {"metadata": {"name": "etcd-backup", "labels": BACKUP_LABELS},
 
 def test_backups_of_a_set_the_cronjob_the_last_job_and_the_last_that_succeeded():
     jobs = [backup_job("etcd-backup-29412180", "2026-12-03T03:00:00Z", "succeeded"),
-            backup_job("etcd-backup-1796292900", "2026-12-03T10:15:00Z", "succeeded", "kubess-etcd-20261203T101500Z.db"),
+            backup_job("etcd-backup-1796292900", "2026-12-03T10:15:00Z", "succeeded", "kubess_etcd-20261203T101500Z.db"),
             backup_job("etcd-backup-1796293000", "2026-12-03T10:16:40Z", "failed"),
             # Another set's: not this one's.
             dict(backup_job("other-backup-1", "2026-12-03T11:00:00Z", "succeeded"),
@@ -300,7 +300,7 @@ def test_backups_of_a_set_the_cronjob_the_last_job_and_the_last_that_succeeded()
                                   outcome="failed", file=None, pod=None)
     assert backup["last_succeeded"] == dict(job="etcd-backup-1796292900", started="2026-12-03T10:15:00Z",
                                             completed="2026-12-03T10:15:30Z", outcome="succeeded",
-                                            file="kubess-etcd-20261203T101500Z.db", pod=None)
+                                            file="kubess_etcd-20261203T101500Z.db", pod=None)
 
 
 def test_a_set_without_backups_has_none():
@@ -314,9 +314,9 @@ def test_a_scheduled_backups_file_is_read_from_its_store_containers_log():
     api.objects["/cronjobs"], api.objects["/jobs"] = [CRON], [job]
     api.objects["/pods"] = api.objects["/pods"] + [job_pod("etcd-backup-29412180")]
     log = "/api/v1/namespaces/kubess/pods/etcd-backup-29412180-x7k2p/log"
-    api.logs[log] = "stored kubess-etcd-20261203T030003Z.db\ndeleted kubess-etcd-20261126T030002Z.db\n"
+    api.logs[log] = "stored kubess_etcd-20261203T030003Z.db\ndeleted kubess_etcd-20261126T030002Z.db\n"
     etcd = _stack.collect(api, NS, ["etcd"], False, deadline=1e12)["statefulsets"][0]
-    assert etcd["backup"]["last_succeeded"]["file"] == "kubess-etcd-20261203T030003Z.db"
+    assert etcd["backup"]["last_succeeded"]["file"] == "kubess_etcd-20261203T030003Z.db"
     assert (log, [("container", "store")]) in api.queries
     # Its log gone (or unreadable): the file is not known, and the report does not fail.
     del api.logs[log]

@@ -57,7 +57,7 @@ def test_the_cronjob_takes_checks_and_stores_a_snapshot(cronjob):
     assert snapshot["image"] == check["image"] == "gcr.io/etcd-development/etcd:v3.6.16"
     assert store["image"] == "docker.io/library/busybox:1.37" and store["command"] == ["sh", "-c"]
     env = {e["name"]: e["value"] for e in store["env"]}
-    assert env == {"KUBESS_BACKUP_PREFIX": "kubess-etcd", "KUBESS_BACKUP_KEEP": "7", "KUBESS_BACKUP_NAME": ""}
+    assert env == {"KUBESS_BACKUP_PREFIX": "kubess_etcd", "KUBESS_BACKUP_KEEP": "7", "KUBESS_BACKUP_NAME": ""}
     assert {"name": "backup", "persistentVolumeClaim": {"claimName": "etcd-backup"}} in spec["volumes"]
 
 
@@ -74,9 +74,9 @@ def test_backup_pods_are_restricted_placed_like_the_members_and_selected_by_noth
 def test_the_job_taken_now_is_named_within_the_label_limit_and_says_its_file(job):
     assert job["kind"] == "Job"
     assert job["metadata"]["name"] == "e" * 45 + "-backup-1796292900" and len(job["metadata"]["name"]) <= 63
-    assert job["metadata"]["annotations"] == {"kubess.io/backup-file": "kubess-" + "e" * 45 + "-20261203T101500Z.db"}
+    assert job["metadata"]["annotations"] == {"kubess.io/backup-file": "kubess_" + "e" * 45 + "-20261203T101500Z.db"}
     store = pod_spec(job)["containers"][0]
-    assert {"name": "KUBESS_BACKUP_NAME", "value": "kubess-" + "e" * 45 + "-20261203T101500Z.db"} in store["env"]
+    assert {"name": "KUBESS_BACKUP_NAME", "value": "kubess_" + "e" * 45 + "-20261203T101500Z.db"} in store["env"]
 
 
 @pytest.mark.parametrize("extra", [{}, {"etcd_backup": "true", "etcd_backup_schedule": ""}])
@@ -86,7 +86,7 @@ def test_no_cronjob_without_backups_or_schedule(extra):
 
 def test_the_backup_volume_is_in_the_layout_shared_by_directory():
     assert render("etcd", "etcd__volumes", {})[-1].get("claim") is None
-    restore = {"etcd_restore_from": "kubess-etcd-20261203T101500Z.db", "etcd_namespace": "restored"}
+    restore = {"etcd_restore_from": "kubess_etcd-20261203T101500Z.db", "etcd_namespace": "restored"}
     volumes = render("etcd", "etcd__volumes", restore)
     assert volumes[-1] == {"claim": "etcd-backup", "namespace": "restored", "directory": "backups/etcd",
                            "size": "2Gi", "storage_class": "kubess-nfs", "access_modes": ["ReadWriteMany"],
@@ -94,7 +94,7 @@ def test_the_backup_volume_is_in_the_layout_shared_by_directory():
 
 
 def test_restore_makes_the_sets_claims_and_one_job_per_member_with_this_clusters_names():
-    made = render("etcd", "etcd__restore_manifests", {"etcd_restore_from": "kubess-etcd-20261203T101500Z.db",
+    made = render("etcd", "etcd__restore_manifests", {"etcd_restore_from": "kubess_etcd-20261203T101500Z.db",
                                                       "etcd_namespace": "restored", "etcd_replicas": "3"})
     claims = [m for m in made if m["kind"] == "PersistentVolumeClaim"]
     jobs = [m for m in made if m["kind"] == "Job"]
@@ -110,7 +110,7 @@ def test_restore_makes_the_sets_claims_and_one_job_per_member_with_this_clusters
         assert {"name": "data", "mountPath": "/var/lib/etcd"} in place["volumeMounts"]
         assert container["command"] == ["/usr/local/bin/etcdutl"]
         assert container["args"] == [
-            "snapshot", "restore", "/backup/kubess-etcd-20261203T101500Z.db", "--data-dir=/scratch/data",
+            "snapshot", "restore", "/backup/kubess_etcd-20261203T101500Z.db", "--data-dir=/scratch/data",
             f"--name=etcd-{n}", f"--initial-cluster={peers}", "--initial-cluster-token=restored-etcd",
             f"--initial-advertise-peer-urls=https://etcd-{n}.etcd.restored.svc.cluster.local:2380"]
         volumes = {v["name"]: v["persistentVolumeClaim"] for v in pod_spec(made_job)["volumes"]
@@ -136,7 +136,7 @@ def test_bad_backup_input_is_refused_naming_the_variable(var, value, fragment):
 
 
 def test_good_backup_input_has_no_problem():
-    good = dict(BACKUP, etcd_backup_schedule="@daily", etcd_restore_from="kubess-etcd-20261203T101500Z.db")
+    good = dict(BACKUP, etcd_backup_schedule="@daily", etcd_restore_from="kubess_etcd-20261203T101500Z.db")
     assert render("etcd", "etcd__input_problems", good) == []
 
 
@@ -157,7 +157,7 @@ def script() -> str:
 
 def store(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     full = dict(os.environ, KUBESS_BACKUP_SNAPSHOT=str(tmp_path / "snapshot.db"), KUBESS_BACKUP_DIR=str(tmp_path / "b"),
-                KUBESS_BACKUP_PREFIX="kubess-etcd", KUBESS_BACKUP_KEEP="2", KUBESS_BACKUP_NAME="")
+                KUBESS_BACKUP_PREFIX="kubess-eu_etcd", KUBESS_BACKUP_KEEP="2", KUBESS_BACKUP_NAME="")
     full.update(env)
     return subprocess.run(["sh", "-c", script], env=full, capture_output=True, text=True, check=False)
 
@@ -165,18 +165,20 @@ def store(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProces
 def test_the_script_stores_the_snapshot_and_keeps_the_newest_of_this_cluster_only(script, tmp_path):
     (tmp_path / "b").mkdir()
     (tmp_path / "snapshot.db").write_bytes(b"snapshot")
-    others = ["kubess-etcd-x-20200101T000000Z.db", "kubess-etcdx-20200101T000000Z.db", "notes.txt",
-              "kubess-etcd-20200101T000000Z.db.bak"]
-    old = ["kubess-etcd-20250101T000000Z.db", "kubess-etcd-20260101T000000Z.db", "kubess-etcd-20240101T000000Z.db"]
+    # kubess_eu-etcd: etcd in kubess, which with '-' in the prefix would have shared this cluster's (kubess-eu-etcd).
+    others = ["kubess-eu_etcd-x-20200101T000000Z.db", "kubess-eu_etcdx-20200101T000000Z.db", "notes.txt",
+              "kubess-eu_etcd-20200101T000000Z.db.bak", "kubess_eu-etcd-20200101T000000Z.db",
+              "kubess-eu-etcd-20200101T000000Z.db"]
+    old = ["kubess-eu_etcd-20250101T000000Z.db", "kubess-eu_etcd-20260101T000000Z.db", "kubess-eu_etcd-20240101T000000Z.db"]
     for name in others + old:
         (tmp_path / "b" / name).write_text("x")
-    done = store(script, tmp_path, KUBESS_BACKUP_NAME="kubess-etcd-20261203T101500Z.db")
+    done = store(script, tmp_path, KUBESS_BACKUP_NAME="kubess-eu_etcd-20261203T101500Z.db")
     assert done.returncode == 0, done.stderr
-    assert "stored kubess-etcd-20261203T101500Z.db" in done.stdout
+    assert "stored kubess-eu_etcd-20261203T101500Z.db" in done.stdout
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == sorted(
-        others + ["kubess-etcd-20260101T000000Z.db", "kubess-etcd-20261203T101500Z.db"])
-    assert (tmp_path / "b" / "kubess-etcd-20261203T101500Z.db").read_bytes() == b"snapshot"
-    assert "deleted kubess-etcd-20240101T000000Z.db" in done.stdout
+        others + ["kubess-eu_etcd-20260101T000000Z.db", "kubess-eu_etcd-20261203T101500Z.db"])
+    assert (tmp_path / "b" / "kubess-eu_etcd-20261203T101500Z.db").read_bytes() == b"snapshot"
+    assert "deleted kubess-eu_etcd-20240101T000000Z.db" in done.stdout
 
 
 def test_the_script_names_a_snapshot_after_the_utc_time_when_not_told(script, tmp_path):
@@ -185,15 +187,15 @@ def test_the_script_names_a_snapshot_after_the_utc_time_when_not_told(script, tm
     done = store(script, tmp_path)
     assert done.returncode == 0, done.stderr
     (made,) = [p.name for p in (tmp_path / "b").iterdir()]
-    assert made.startswith("kubess-etcd-") and made.endswith("Z.db") and len(made) == len("kubess-etcd-") + 16 + 3
+    assert made.startswith("kubess-eu_etcd-") and made.endswith("Z.db") and len(made) == len("kubess-eu_etcd-") + 16 + 3
 
 
 def test_the_script_fails_and_stores_nothing_without_a_snapshot(script, tmp_path):
     (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "kubess-etcd-20250101T000000Z.db").write_text("x")
+    (tmp_path / "b" / "kubess-eu_etcd-20250101T000000Z.db").write_text("x")
     done = store(script, tmp_path)
     assert done.returncode != 0
-    assert [p.name for p in (tmp_path / "b").iterdir()] == ["kubess-etcd-20250101T000000Z.db"]
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["kubess-eu_etcd-20250101T000000Z.db"]
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +235,7 @@ def test_a_volume_that_holds_a_data_directory_is_left_as_it_is(place_script, tmp
 
 def test_every_job_of_the_role_is_placed_with_the_members_tolerations_and_never_retried():
     toleration = {"key": "kubess.io/real-node", "operator": "Exists", "effect": "NoSchedule"}
-    extra = {"etcd_backup": "true", "etcd_restore_from": "kubess-etcd-20261203T101500Z.db",
+    extra = {"etcd_backup": "true", "etcd_restore_from": "kubess_etcd-20261203T101500Z.db",
              "etcd_wait_timeout": "300", "etcd_tolerations": [toleration]}
     facts = STAMP
     made = render("etcd", "etcd__backup_cronjob", extra, facts=facts)[0]["spec"]["jobTemplate"]

@@ -17,7 +17,7 @@ SCRIPT = (ROLE / "files" / "mysql-replication.sh").read_text(encoding="utf-8").r
 BACKUP = {"mysql_replication_backup": "true", "mysql_replication_flavor": "mariadb"}
 STAMP = {"mysql_replication__backup_stamp": "20261204T024500Z", "mysql_replication__backup_epoch": "1796352300"}
 RESTORE = {"mysql_replication_flavor": "mariadb", "mysql_replication_namespace": "restored",
-           "mysql_replication_restore_from": "shop-mysql-20261204T024500Z.mbstream.gz"}
+           "mysql_replication_restore_from": "shop_mysql-20261204T024500Z.mbstream.gz"}
 
 
 def pod_spec(job: dict) -> dict:
@@ -51,7 +51,7 @@ def test_the_cronjob_stores_a_backup_of_the_highest_ordinal_by_the_sets_script(c
     assert store["image"] == "mariadb:10.11.18"
     assert store["command"] == ["bash", "-c", SCRIPT, "mysql-replication.sh", "store-backup"]
     env = env_of(store)
-    assert (env["KUBESS_BACKUP_ORDINAL"], env["KUBESS_BACKUP_PREFIX"], env["KUBESS_BACKUP_NAME"]) == ("3", "shop-mysql", "")
+    assert (env["KUBESS_BACKUP_ORDINAL"], env["KUBESS_BACKUP_PREFIX"], env["KUBESS_BACKUP_NAME"]) == ("3", "shop_mysql", "")
     assert (env["KUBESS_BACKUP_KEEP"], env["KUBESS_BACKUP_FORCE"], env["KUBESS_BACKUP_DIR"]) == ("7", "0", "/backup")
     assert env["KUBESS_CLONE_PASSWORD"] == {"secretKeyRef": {"name": "mysql-credentials", "key": "clone-password"}}
     assert (env["KUBESS_SET_NAME"], env["KUBESS_FLAVOR"], env["KUBESS_BACKUP_PORT"]) == ("mysql", "mariadb", "3307")
@@ -72,7 +72,7 @@ def test_backup_pods_are_restricted_never_retried_and_selected_by_nothing_of_the
 
 def test_the_job_taken_now_is_named_within_the_label_limit_says_its_file_and_may_be_forced(job):
     assert job["metadata"]["name"] == "m" * 45 + "-backup-1796352300" and len(job["metadata"]["name"]) <= 63
-    name = "mysql-" + "m" * 45 + "-20261204T024500Z.mbstream.gz"
+    name = "mysql_" + "m" * 45 + "-20261204T024500Z.mbstream.gz"
     assert job["metadata"]["annotations"] == {"kubess.io/backup-file": name}
     env = env_of(pod_spec(job)["containers"][0])
     assert env["KUBESS_BACKUP_NAME"] == name and env["KUBESS_BACKUP_FORCE"] == "1"
@@ -122,7 +122,7 @@ def test_good_backup_and_restore_input_has_no_problem():
 
 @pytest.mark.parametrize("extra", [
     {"mysql_replication_restore_from": "../../etc/passwd"},
-    {"mysql_replication_restore_from": "shop-pxc-20261203T023000Z.xbstream.gz"},
+    {"mysql_replication_restore_from": "shop_pxc-20261203T023000Z.xbstream.gz"},
     {"mysql_replication_flavor": "mysql"},
 ])
 def test_bad_restore_input_is_refused_naming_the_variable(extra):

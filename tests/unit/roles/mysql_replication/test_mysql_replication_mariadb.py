@@ -394,7 +394,7 @@ def test_the_stand_in_client_prints_what_the_real_client_prints(primary, replica
 
 # --- Backups stored on the backup volume, and a new set restored from one --------------------------------------------
 # After every test above: the last one stops the pods of the set backed up.
-PREFIX = f"{NAMESPACE}-mysql"
+PREFIX = f"{NAMESPACE}_mysql"
 
 
 @pytest.fixture(scope="module")

@@ -58,7 +58,7 @@ def test_the_cronjob_backs_up_the_highest_ordinal_on_its_node_from_its_volume(cr
         "KUBESS_BACKUP_PASSWORD": {"secretKeyRef": {"name": "pxc-secrets", "key": "xtrabackup-password"}},
         "KUBESS_BACKUP_TOOL": "mariadb-backup", "KUBESS_CLIENT": "mariadb", "KUBESS_BACKUP_FORMAT": "mbstream",
         "KUBESS_DATADIR": "/var/lib/mysql", "KUBESS_BACKUP_DIR": "/backup", "KUBESS_SCRATCH": "/scratch",
-        "KUBESS_BACKUP_PREFIX": "pxc-pxc", "KUBESS_BACKUP_NAME": "", "KUBESS_BACKUP_KEEP": "7",
+        "KUBESS_BACKUP_PREFIX": "pxc_pxc", "KUBESS_BACKUP_NAME": "", "KUBESS_BACKUP_KEEP": "7",
         "KUBESS_BACKUP_MEMBERS": "5", "KUBESS_BACKUP_FORCE": "0", "KUBESS_IMAGE_NAME": "mariadb:10.11.18"}
     assert spec["tolerations"] == [{"key": "t", "operator": "Exists"}]
 
@@ -73,7 +73,7 @@ def test_backup_pods_are_restricted_never_retried_and_selected_by_nothing_of_the
 
 def test_the_job_taken_now_is_named_within_the_label_limit_says_its_file_and_may_be_forced(job):
     assert job["metadata"]["name"] == "p" * 45 + "-backup-1796292900" and len(job["metadata"]["name"]) <= 63
-    name = "pxc-" + "p" * 45 + "-20261203T101500Z.mbstream.gz"
+    name = "pxc_" + "p" * 45 + "-20261203T101500Z.mbstream.gz"
     assert job["metadata"]["annotations"] == {"kubess.io/backup-file": name}
     env = {e["name"]: e.get("value") for e in pod_spec(job)["containers"][0]["env"]}
     assert env["KUBESS_BACKUP_NAME"] == name and env["KUBESS_BACKUP_FORCE"] == "1"
@@ -176,7 +176,7 @@ def run_backup(tmp_path: Path, status: str = HEALTHY, **env: str) -> subprocess.
     (stub / "status").write_text(status, encoding="utf-8")
     base = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "STUB_DIR": str(stub), "KUBESS_BACKUP_HOST": "pxc-2.pxc",
             "KUBESS_BACKUP_USER": "mariabackup", "KUBESS_BACKUP_PASSWORD": "s3cret-backup-pw",
-            "KUBESS_BACKUP_DIR": str(backup), "KUBESS_SCRATCH": str(scratch), "KUBESS_BACKUP_PREFIX": "ns-pxc",
+            "KUBESS_BACKUP_DIR": str(backup), "KUBESS_SCRATCH": str(scratch), "KUBESS_BACKUP_PREFIX": "ns-eu_pxc",
             "KUBESS_BACKUP_KEEP": "2", "KUBESS_BACKUP_MEMBERS": "3", "KUBESS_IMAGE_NAME": "mariadb:test"}
     return subprocess.run(["bash", "-c", (ROLE / "files" / "pxc-backup.sh").read_text(encoding="utf-8")],
                           env=dict(base, **env), capture_output=True, text=True, check=False)
@@ -189,16 +189,16 @@ def stored(tmp_path: Path) -> list[str]:
 def test_the_script_streams_gzips_and_keeps_the_newest_of_this_cluster_only(tmp_path):
     backup = tmp_path / "backup"
     backup.mkdir()
-    for name in ("ns-pxc-20261201T000000Z.mbstream.gz", "ns-pxc-20261202T000000Z.mbstream.gz",
-                 "other-pxc-20260101T000000Z.mbstream.gz", "ns-pxc-notes.txt"):
+    for name in ("ns-eu_pxc-20261201T000000Z.mbstream.gz", "ns-eu_pxc-20261202T000000Z.mbstream.gz",
+                 "ns_eu-pxc-20260101T000000Z.mbstream.gz", "ns-eu_pxc-notes.txt"):
         (backup / name).write_text("old", encoding="utf-8")
-    result = run_backup(tmp_path, KUBESS_BACKUP_NAME="ns-pxc-20261203T101500Z.mbstream.gz")
+    result = run_backup(tmp_path, KUBESS_BACKUP_NAME="ns-eu_pxc-20261203T101500Z.mbstream.gz")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["stored ns-pxc-20261203T101500Z.mbstream.gz",
-                                          "deleted ns-pxc-20261201T000000Z.mbstream.gz"]
-    assert stored(tmp_path) == ["ns-pxc-20261202T000000Z.mbstream.gz", "ns-pxc-20261203T101500Z.mbstream.gz",
-                                "ns-pxc-notes.txt", "other-pxc-20260101T000000Z.mbstream.gz"]
-    assert subprocess.run(["gzip", "-dc", str(backup / "ns-pxc-20261203T101500Z.mbstream.gz")], capture_output=True,
+    assert result.stdout.splitlines() == ["stored ns-eu_pxc-20261203T101500Z.mbstream.gz",
+                                          "deleted ns-eu_pxc-20261201T000000Z.mbstream.gz"]
+    assert stored(tmp_path) == ["ns-eu_pxc-20261202T000000Z.mbstream.gz", "ns-eu_pxc-20261203T101500Z.mbstream.gz",
+                                "ns-eu_pxc-notes.txt", "ns_eu-pxc-20260101T000000Z.mbstream.gz"]
+    assert subprocess.run(["gzip", "-dc", str(backup / "ns-eu_pxc-20261203T101500Z.mbstream.gz")], capture_output=True,
                           check=True).stdout == b"MBSTREAM-DATA"
     args = (tmp_path / "stub" / "mariadb-backup.args").read_text(encoding="utf-8").split()
     assert {"--backup", "--stream=mbstream", "--galera-info", "--datadir=/var/lib/mysql", "--host=pxc-2.pxc",
@@ -211,43 +211,43 @@ def test_the_script_streams_gzips_and_keeps_the_newest_of_this_cluster_only(tmp_
 
 def test_archived_binary_logs_no_kept_backup_needs_are_pruned_and_only_this_clusters(tmp_path):
     backup = tmp_path / "backup"
-    for name in ("ns-pxc-20261201T000000Z.mbstream.gz", "ns-pxc-20261202T000000Z.mbstream.gz"):
+    for name in ("ns-eu_pxc-20261201T000000Z.mbstream.gz", "ns-eu_pxc-20261202T000000Z.mbstream.gz"):
         (backup / name).parent.mkdir(parents=True, exist_ok=True)
         (backup / name).write_text("old", encoding="utf-8")
     # The oldest backup kept (pxc_backup_keep=2) was begun on 2026-12-02 at 00:00:00 UTC.
     begun = 1796169600
     files = {
-        "binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000001": begun - 86400,  # all before: goes
-        "binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000002": begun - 7200,  # two hours before: goes
-        "binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000003": begun - 1800,  # within the hour left for clocks: stays
-        "binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000004": begun + 60,  # written on after: stays
-        "binlogs/ns-pxc/pxc-2/20261201T000000Z/binlog.000007": begun - 86400,  # an older generation: goes, and it
-        "binlogs/ns-pxc/pxc-2/20261202T120000Z/binlog.000001": begun + 43200,
-        "binlogs/ns-pxc/pxc-3/20261101T000000Z/binlog.000009": begun - 86400,  # a quiet member's last file: stays
-        "binlogs/other-pxc/pxc-0/20261101T000000Z/binlog.000001": begun - 86400 * 30,  # another cluster's
-        "binlogs/ns-pxc/pxc-0/20261130T000000Z/notes.txt": begun - 86400,  # not a binary log file
+        "binlogs/ns-eu_pxc/pxc-0/20261130T000000Z/binlog.000001": begun - 86400,  # all before: goes
+        "binlogs/ns-eu_pxc/pxc-0/20261130T000000Z/binlog.000002": begun - 7200,  # two hours before: goes
+        "binlogs/ns-eu_pxc/pxc-0/20261130T000000Z/binlog.000003": begun - 1800,  # within the hour left for clocks: stays
+        "binlogs/ns-eu_pxc/pxc-0/20261130T000000Z/binlog.000004": begun + 60,  # written on after: stays
+        "binlogs/ns-eu_pxc/pxc-2/20261201T000000Z/binlog.000007": begun - 86400,  # an older generation: goes, and it
+        "binlogs/ns-eu_pxc/pxc-2/20261202T120000Z/binlog.000001": begun + 43200,
+        "binlogs/ns-eu_pxc/pxc-3/20261101T000000Z/binlog.000009": begun - 86400,  # a quiet member's last file: stays
+        "binlogs/ns_eu-pxc/pxc-0/20261101T000000Z/binlog.000001": begun - 86400 * 30,  # another cluster's
+        "binlogs/ns-eu_pxc/pxc-0/20261130T000000Z/notes.txt": begun - 86400,  # not a binary log file
     }
     for relative, mtime in files.items():
         (backup / relative).parent.mkdir(parents=True, exist_ok=True)
         (backup / relative).write_text("events", encoding="utf-8")
         os.utime(backup / relative, (mtime, mtime))
-    (backup / "binlogs/ns-pxc/pxc-1/20261205T000000Z").mkdir(parents=True)  # a member's newest, still empty
-    result = run_backup(tmp_path, KUBESS_BACKUP_NAME="ns-pxc-20261203T101500Z.mbstream.gz")
+    (backup / "binlogs/ns-eu_pxc/pxc-1/20261205T000000Z").mkdir(parents=True)  # a member's newest, still empty
+    result = run_backup(tmp_path, KUBESS_BACKUP_NAME="ns-eu_pxc-20261203T101500Z.mbstream.gz")
     assert result.returncode == 0, result.stderr
     left = sorted(str(p.relative_to(backup)) for p in (backup / "binlogs").rglob("*") if p.is_file())
-    assert left == ["binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000003",
-                    "binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000004",
-                    "binlogs/ns-pxc/pxc-0/20261130T000000Z/notes.txt",
-                    "binlogs/ns-pxc/pxc-2/20261202T120000Z/binlog.000001",
-                    "binlogs/ns-pxc/pxc-3/20261101T000000Z/binlog.000009",
-                    "binlogs/other-pxc/pxc-0/20261101T000000Z/binlog.000001"]
-    assert not (backup / "binlogs/ns-pxc/pxc-2/20261201T000000Z").exists()
-    assert (backup / "binlogs/ns-pxc/pxc-1/20261205T000000Z").is_dir()
-    assert "pruned binlogs/ns-pxc/pxc-0/20261130T000000Z/binlog.000002 (older than " \
-           "ns-pxc-20261202T000000Z.mbstream.gz)" in result.stderr
+    assert left == ["binlogs/ns-eu_pxc/pxc-0/20261130T000000Z/binlog.000003",
+                    "binlogs/ns-eu_pxc/pxc-0/20261130T000000Z/binlog.000004",
+                    "binlogs/ns-eu_pxc/pxc-0/20261130T000000Z/notes.txt",
+                    "binlogs/ns-eu_pxc/pxc-2/20261202T120000Z/binlog.000001",
+                    "binlogs/ns-eu_pxc/pxc-3/20261101T000000Z/binlog.000009",
+                    "binlogs/ns_eu-pxc/pxc-0/20261101T000000Z/binlog.000001"]
+    assert not (backup / "binlogs/ns-eu_pxc/pxc-2/20261201T000000Z").exists()
+    assert (backup / "binlogs/ns-eu_pxc/pxc-1/20261205T000000Z").is_dir()
+    assert "pruned binlogs/ns-eu_pxc/pxc-0/20261130T000000Z/binlog.000002 (older than " \
+           "ns-eu_pxc-20261202T000000Z.mbstream.gz)" in result.stderr
     # What the log of the backup says last on standard output is still the backup stored and those deleted.
-    assert result.stdout.splitlines() == ["stored ns-pxc-20261203T101500Z.mbstream.gz",
-                                          "deleted ns-pxc-20261201T000000Z.mbstream.gz"]
+    assert result.stdout.splitlines() == ["stored ns-eu_pxc-20261203T101500Z.mbstream.gz",
+                                          "deleted ns-eu_pxc-20261201T000000Z.mbstream.gz"]
 
 
 @pytest.mark.parametrize("status, force, fragment", [
@@ -266,8 +266,8 @@ def test_force_takes_the_backup_from_a_synced_member_of_a_smaller_primary_compon
     result = run_backup(tmp_path, status=HEALTHY.replace("\t3\n", "\t2\n"), KUBESS_BACKUP_FORCE="1")
     assert result.returncode == 0 and "forced: the Primary component has 2 of the 3 members" in result.stderr
     (name,) = stored(tmp_path)
-    assert name.startswith("ns-pxc-") and name.endswith(".mbstream.gz") and len(name) == len(
-        "ns-pxc-20261203T101500Z.mbstream.gz")
+    assert name.startswith("ns-eu_pxc-") and name.endswith(".mbstream.gz") and len(name) == len(
+        "ns-eu_pxc-20261203T101500Z.mbstream.gz")
 
 
 def test_a_backup_user_that_cannot_log_in_is_named_with_the_way_to_make_it(tmp_path):
@@ -290,7 +290,7 @@ def test_a_failed_backup_tool_stores_nothing_and_says_why(tmp_path):
 
 # --- Restore --------------------------------------------------------------------------------------------------------
 
-RESTORE = {"pxc_flavor": "mariadb", "pxc_restore_from": "kubess-pxc-20261203T023000Z.mbstream.gz",
+RESTORE = {"pxc_flavor": "mariadb", "pxc_restore_from": "kubess_pxc-20261203T023000Z.mbstream.gz",
            "pxc_namespace": "restored"}
 
 
@@ -334,13 +334,13 @@ def test_restore_needs_the_backup_volume_in_the_layout():
 
 @pytest.mark.parametrize("extra, fragment", [
     ({"pxc_restore_from": "../../etc/passwd"}, "pxc_restore_from must be the file name of a backup"),
-    ({"pxc_restore_from": "kubess-pxc-20261203T023000Z.xbstream.gz"}, "pxc_restore_from is a backup of the percona"),
+    ({"pxc_restore_from": "kubess_pxc-20261203T023000Z.xbstream.gz"}, "pxc_restore_from is a backup of the percona"),
     ({"pxc_flavor": "percona"}, "pxc_restore_from is a backup of the mariadb flavour"),
     ({"pxc_restore_from": "", "pxc_restore_to_time": "2026-12-03T14:05:00Z"}, "pxc_restore_to_time needs pxc_restore_from"),
     ({"pxc_restore_to_time": "2026-12-03 14:05:00"}, "pxc_restore_to_time must be a UTC time as YYYY-MM-DDTHH:MM:SSZ"),
     ({"pxc_restore_to_time": "2026-13-03T14:05:00Z"}, "pxc_restore_to_time must be a UTC time"),
     ({"pxc_restore_to_time": "2026-12-03T24:05:00Z"}, "pxc_restore_to_time must be a UTC time"),
-    ({"pxc_flavor": "percona", "pxc_restore_from": "kubess-pxc-20261203T023000Z.xbstream.gz",
+    ({"pxc_flavor": "percona", "pxc_restore_from": "kubess_pxc-20261203T023000Z.xbstream.gz",
       "pxc_restore_to_time": "2026-12-03T14:05:00Z"}, "pxc_restore_to_time is for the mariadb flavour"),
 ])
 def test_bad_restore_input_is_refused_naming_the_variable(extra, fragment):
@@ -417,10 +417,10 @@ def run_restore(tmp_path: Path, files: dict[str, str]) -> subprocess.CompletedPr
     for name, text in files.items():
         (tree / name).parent.mkdir(parents=True, exist_ok=True)
         (tree / name).write_text(text, encoding="utf-8")
-    subprocess.run(f"tar -C {tree} -c . | gzip -c > {backup}/kubess-pxc-20261203T023000Z.mbstream.gz", shell=True,
+    subprocess.run(f"tar -C {tree} -c . | gzip -c > {backup}/kubess_pxc-20261203T023000Z.mbstream.gz", shell=True,
                    check=True)
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "STUB_DIR": str(stub),
-           "KUBESS_RESTORE_FROM": "kubess-pxc-20261203T023000Z.mbstream.gz", "KUBESS_BACKUP_DIR": str(backup),
+           "KUBESS_RESTORE_FROM": "kubess_pxc-20261203T023000Z.mbstream.gz", "KUBESS_BACKUP_DIR": str(backup),
            "KUBESS_DATADIR": str(data), "KUBESS_SCRATCH": str(scratch), "KUBESS_IMAGE_NAME": "mariadb:test"}
     return subprocess.run(["bash", "-c", (ROLE / "files" / "pxc-restore.sh").read_text(encoding="utf-8")], env=env,
                           capture_output=True, text=True, check=False)
@@ -435,7 +435,7 @@ def test_the_restore_writes_the_data_directory_at_the_backups_position_safe_to_b
     result = run_restore(tmp_path, BACKED_UP)
     assert result.returncode == 0, result.stderr
     data = tmp_path / "data"
-    assert result.stdout.strip() == (f"restored kubess-pxc-20261203T023000Z.mbstream.gz into {data}: cluster {UUID} "
+    assert result.stdout.strip() == (f"restored kubess_pxc-20261203T023000Z.mbstream.gz into {data}: cluster {UUID} "
                                      "at seqno 355, safe_to_bootstrap: 1")
     assert (data / "kubess_e2e" / "rows.ibd").read_text(encoding="utf-8") == "rows" and (data / "prepared").exists()
     assert (data / "grastate.dat").read_text(encoding="utf-8") == (
@@ -491,7 +491,7 @@ def test_each_member_gets_a_binlog_archive_container_on_the_backup_volume():
     assert archive["name"] == "binlog-archive" and archive["image"] == member["image"]
     assert archive["command"] == ["/bin/bash", "/opt/kubess/pxc-binlog-archive.sh"]
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in archive["env"]}
-    assert env["KUBESS_BINLOG_DIR"] == "/backup/binlogs/shop-pxc/$(KUBESS_POD)"
+    assert env["KUBESS_BINLOG_DIR"] == "/backup/binlogs/shop_pxc/$(KUBESS_POD)"
     assert env["KUBESS_POD"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["KUBESS_BACKUP_PASSWORD"] == {"secretKeyRef": {"name": "pxc-secrets", "key": "xtrabackup-password"}}
     assert (env["KUBESS_BINLOG_HOST"], env["KUBESS_BINLOG_PORT"], env["KUBESS_BACKUP_USER"]) == \
