@@ -1,12 +1,14 @@
 """etcd backups and restore in real containers: the site's CronJob and backup volume, an on-demand snapshot taken by
 the Job (etcdctl saves it, etcdutl checks it, the store container files it on the NFS export and prunes this cluster's
-oldest), a restore refused over a running cluster before any write, then a new cluster in another namespace restored
-from the snapshot: the keys written before the snapshot are there, the key written after it is not."""
+oldest), a restore refused over a running cluster before any write, a restore from a missing snapshot failing, then a
+new cluster in another namespace restored from the snapshot on the same claims: the keys written before the snapshot
+are there, the key written after it is not; the same restore again changes nothing."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -105,9 +107,19 @@ def test_backup_then_restore_into_a_new_namespace(stack):
     # A new cluster in another namespace, from the snapshot: its volumes are new (this test's own namespace; what a
     # former run of it left on the export is removed first).
     shutil.rmtree(NFS_ROOT.parent / RESTORED, ignore_errors=True)
-    restored = run_site(env, "etcd-restore", "--tags", "etcd",
-                        "-e", json.dumps({"etcd_namespace": RESTORED, "etcd_restore_from": snapshot}))
     try:
+        # First from a snapshot that is not on the volume: the restore Jobs fail, saying so, and no StatefulSet is made.
+        missing = f"{RESTORED}_etcd-20200101T000000Z.db"
+        failed = run_site(env, "etcd-restore-missing", "--tags", "etcd",
+                          "-e", json.dumps({"etcd_namespace": RESTORED, "etcd_restore_from": missing}))
+        text = failed.log.read_text(errors="replace")
+        assert failed.returncode != 0, failed.tail()
+        assert f"etcd_restore_from: restoring {missing} failed" in text, failed.tail()
+        assert re.search(r"etcd-restore-[0-2]", text), failed.tail()
+        assert stack.node.cluster.get_json("statefulsets", "-n", RESTORED)["items"] == []
+        # Then from the snapshot: the failed Jobs are deleted first, and the restore runs again on the same claims.
+        restored = run_site(env, "etcd-restore", "--tags", "etcd",
+                            "-e", json.dumps({"etcd_namespace": RESTORED, "etcd_restore_from": snapshot}))
         assert restored.returncode == 0, restored.tail()
         ns = ["-n", RESTORED]
         jobs = stack.node.cluster.get_json("jobs", *ns, "-l", "app.kubernetes.io/component=restore")["items"]
@@ -131,6 +143,10 @@ def test_backup_then_restore_into_a_new_namespace(stack):
         # Its data on its own volumes, as the members' uid.
         data = NFS_ROOT.parent / RESTORED / "data-etcd-1" / "data" / "member"
         assert data.is_dir() and data.stat().st_uid == ETCD_UID
+        # The same command again: the cluster says which snapshot it was made from; nothing is restored or changed.
+        again = run_site(env, "etcd-restore-again", "--tags", "etcd",
+                         "-e", json.dumps({"etcd_namespace": RESTORED, "etcd_restore_from": snapshot}))
+        assert again.returncode == 0 and again.recap["localhost"]["changed"] == 0, again.tail()
     finally:
         gone = run_site(env, "etcd-restore-teardown", "--tags", "etcd", "-e",
                         json.dumps({"etcd_namespace": RESTORED, "etcd_state": "absent", "etcd_purge": True}))

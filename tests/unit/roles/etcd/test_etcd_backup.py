@@ -119,6 +119,62 @@ def test_restore_makes_the_sets_claims_and_one_job_per_member_with_this_clusters
                            "backup": {"claimName": "etcd-backup", "readOnly": True}}
 
 
+RESTORE = {"etcd_restore_from": "kubess_etcd-20261203T101500Z.db", "etcd_namespace": "restored"}
+
+
+def test_the_cluster_and_its_restore_jobs_name_the_snapshot_they_were_made_from():
+    jobs = [m for m in render("etcd", "etcd__restore_manifests", RESTORE) if m["kind"] == "Job"]
+    assert [j["metadata"]["annotations"] for j in jobs] == [{"kubess.io/restored-from": RESTORE["etcd_restore_from"]}] * 3
+    made = [m for m in render("etcd", "etcd__manifests", RESTORE) if m["kind"] == "StatefulSet"]
+    assert made[0]["metadata"]["annotations"]["kubess.io/restored-from"] == RESTORE["etcd_restore_from"]
+    made = [m for m in render("etcd", "etcd__manifests", {}) if m["kind"] == "StatefulSet"]
+    assert "kubess.io/restored-from" not in made[0]["metadata"]["annotations"]
+
+
+def restore_rule(existing: list[dict]) -> dict:
+    rules = render("etcd", "etcd__cluster_rules", RESTORE, facts={"etcd__cluster": {"statefulset": existing, "nodes": []}})
+    (rule,) = [r for r in rules if r["var"] == "etcd_restore_from"]
+    return rule
+
+
+def test_a_restore_over_a_running_cluster_is_refused_unless_that_cluster_was_made_from_the_same_snapshot():
+    assert restore_rule([])["ok"]
+    rule = restore_rule([{"metadata": {"name": "etcd"}}])
+    assert not rule["ok"] and "the StatefulSet etcd exists in restored (not made from a snapshot)" in rule["msg"]
+    made_from = {"metadata": {"name": "etcd", "annotations": {"kubess.io/restored-from": RESTORE["etcd_restore_from"]}}}
+    assert restore_rule([made_from])["ok"], "the same restore again restores nothing and is not refused"
+    other = {"metadata": {"name": "etcd", "annotations": {"kubess.io/restored-from": "restored_etcd-2020.db"}}}
+    rule = restore_rule([other])
+    assert not rule["ok"] and "(made from restored_etcd-2020.db)" in rule["msg"]
+
+
+def restore_job(name: str, source: str | None, **status: int) -> dict:
+    metadata = {"name": name, "annotations": {"kubess.io/restored-from": source}} if source else {"name": name}
+    return {"metadata": metadata, "status": status}
+
+
+@pytest.mark.parametrize("found, stale", [
+    ([], []),
+    ([restore_job("etcd-restore-0", RESTORE["etcd_restore_from"], active=1),
+      restore_job("etcd-restore-1", RESTORE["etcd_restore_from"], succeeded=1)], []),
+    ([restore_job("etcd-restore-0", RESTORE["etcd_restore_from"], succeeded=1),
+      restore_job("etcd-restore-1", RESTORE["etcd_restore_from"], failed=1)], ["etcd-restore-1"]),
+    ([restore_job("etcd-restore-0", "another.db", succeeded=1), restore_job("etcd-restore-2", None)],
+     ["etcd-restore-0", "etcd-restore-2"]),
+])
+def test_restore_jobs_left_failed_or_for_another_snapshot_are_deleted_first(found, stale):
+    assert render("etcd", "etcd__restore_jobs_stale", RESTORE, facts={"etcd__cluster": {"restore_jobs": found}}) == stale
+
+
+def test_the_restore_jobs_are_read_only_when_a_restore_is_asked_for():
+    assert "restore_jobs" not in render("etcd", "etcd__reads", {})
+    read = render("etcd", "etcd__reads", RESTORE)["restore_jobs"]
+    assert (read["kind"], read["namespace"]) == ("Job", "restored")
+    assert sorted(read["label_selector"].split(",")) == [
+        "app.kubernetes.io/component=restore", "app.kubernetes.io/instance=etcd",
+        "app.kubernetes.io/managed-by=kubess.stateful", "app.kubernetes.io/name=etcd-backup"]
+
+
 @pytest.mark.parametrize("var, value, fragment", [
     ("etcd_backup_keep", "0", "etcd_backup_keep "),
     ("etcd_backup_schedule", "daily", "etcd_backup_schedule must be empty or a cron schedule"),
