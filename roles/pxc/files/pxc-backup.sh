@@ -67,6 +67,12 @@ fi
 name=${KUBESS_BACKUP_NAME:-}
 [ -n "$name" ] || name="$prefix-$(date -u +%Y%m%dT%H%M%SZ).$format.gz"
 part="$dir/.$name.part"
+# What a backup pod killed at its deadline left (a Job's deadline is at most a day): this cluster's only.
+now=$(date +%s)
+for path in "$dir/.$prefix-"*.part; do
+  [ -f "$path" ] && [ "$(stat -c %Y -- "$path")" -lt $((now - 86400)) ] || continue
+  if rm -f -- "$path"; then log "deleted ${path##*/}, left by an earlier backup pod"; fi
+done
 mkdir -p "$scratch/target" "$scratch/tmp"
 log "backing up $host into $name"
 if ! MYSQL_PWD=${KUBESS_BACKUP_PASSWORD:-} "$tool" --backup --stream="$format" --galera-info \

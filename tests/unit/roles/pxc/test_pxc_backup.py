@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -207,6 +208,23 @@ def test_the_script_streams_gzips_and_keeps_the_newest_of_this_cluster_only(tmp_
     for program in ("mariadb", "mariadb-backup"):
         assert "s3cret-backup-pw" not in (tmp_path / "stub" / f"{program}.args").read_text(encoding="utf-8")
         assert (tmp_path / "stub" / f"{program}.pwd").read_text(encoding="utf-8") == "s3cret-backup-pw\n"
+
+
+def test_unfinished_backups_of_this_cluster_older_than_a_day_are_deleted(tmp_path):
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    day_old = time.time() - 86400 - 60
+    parts = {".ns-eu_pxc-20261201T000000Z.mbstream.gz.part": day_old,  # a pod killed at its deadline: goes
+             ".ns-eu_pxc-20261203T090000Z.mbstream.gz.part": time.time() - 3600,  # maybe still written: stays
+             ".ns_eu-pxc-20261201T000000Z.mbstream.gz.part": day_old}  # another cluster's: stays
+    for name, mtime in parts.items():
+        (backup / name).write_text("cut", encoding="utf-8")
+        os.utime(backup / name, (mtime, mtime))
+    result = run_backup(tmp_path, KUBESS_BACKUP_NAME="ns-eu_pxc-20261203T101500Z.mbstream.gz")
+    assert result.returncode == 0, result.stderr
+    assert "deleted .ns-eu_pxc-20261201T000000Z.mbstream.gz.part, left by an earlier backup pod" in result.stderr
+    assert stored(tmp_path) == [".ns-eu_pxc-20261203T090000Z.mbstream.gz.part",
+                                ".ns_eu-pxc-20261201T000000Z.mbstream.gz.part", "ns-eu_pxc-20261203T101500Z.mbstream.gz"]
 
 
 def test_archived_binary_logs_no_kept_backup_needs_are_pruned_and_only_this_clusters(tmp_path):
