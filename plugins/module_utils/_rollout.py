@@ -52,8 +52,11 @@ class Rollout(SetAccess):
     """Move the StatefulSet ``namespace/name`` to its update revision, one ordinal at a time, the highest first."""
 
     def __init__(self, api, name, namespace, timeout=300, fail_fast=True, controller_stall_timeout=60,
-                 clock=time.monotonic):
+                 clock=time.monotonic, wait_again=True):
+        """``wait_again``: when nothing is to be written (every pod on the update revision, partition 0), still wait
+        for the pods that are not Ready; False leaves them to a wait that follows (statefulset_rollout's wait)."""
         super().__init__(api, name, namespace, clock)
+        self.wait_again = wait_again
         self.timeout = float(timeout)
         self.fail_fast = fail_fast
         self.stall_timeout = controller_stall_timeout
@@ -132,6 +135,8 @@ class Rollout(SetAccess):
         # A step writes when it lowers the partition or deletes a stuck pod; the end writes when the partition is not 0.
         # Waiting again for an updated pod that is not Ready writes nothing.
         writes = partition != 0 or any(pod_revision(pods[n]) != update for n in todo)
+        if not writes and not self.wait_again:
+            todo = []
         result = dict(exists=True, update_revision=update, partition_before=partition, changed=writes)
         if check_mode:
             result.update(partition=0 if result["changed"] else partition,

@@ -26,6 +26,9 @@ description:
   - Nothing to do (every pod on the update revision, partition 0) is not a change. A pod on the update revision at or
     above the partition that is not Ready is waited for again, and the partition is not lowered past it.
   - The partition counts from the set's first ordinal (C(spec.ordinals.start)), as the controller counts it.
+  - With O(wait), the module then waits until every ordinal is Ready, in order, as M(kubess.stateful.statefulset_wait)
+    does (also when there was nothing to roll, as for a set just made), and returns what that module returns; one task
+    instead of two after each apply.
 options:
   timeout:
     description:
@@ -44,6 +47,14 @@ options:
         M(kubess.stateful.statefulset_wait); V(0) turns the check off.
     type: int
     default: 60
+  wait:
+    description:
+      - Once the ordinals are rolled (or when none needs it), wait until every ordinal of the set is Ready, in order,
+        with M(kubess.stateful.statefulset_wait)'s defaults and this module's O(timeout), O(fail_fast) and
+        O(controller_stall_timeout). The result is then that module's, with this module's own under RV(rollout).
+      - In check mode, the set and its pods are read once, as M(kubess.stateful.statefulset_wait) does in check mode.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: partial
@@ -73,9 +84,25 @@ EXAMPLES = r"""
     name: pxc
     namespace: databases
     timeout: 900
+
+- name: After any apply, roll what is held, then return once every member is Ready, in order
+  kubess.stateful.statefulset_rollout:
+    name: pxc
+    namespace: databases
+    timeout: 900
+    wait: true
+  register: pxc_wait
 """
 
 RETURN = r"""
+rollout:
+  description:
+    - With O(wait), this module's own fields below (RV(exists) to RV(would_roll)); the top level then holds what
+      M(kubess.stateful.statefulset_wait) returns (C(ordinals), C(ready), C(replicas), ...), and RV(changed) is
+      whether the rollout wrote.
+  returned: with O(wait)
+  type: dict
+  sample: {"exists": true, "partition_before": 3, "partition": 0, "rolled": [], "changed": true}
 exists:
   description: Whether the StatefulSet exists. When it does not, nothing is done.
   returned: always
@@ -129,22 +156,42 @@ reason:
   sample: ErrImageNeverPull
 """
 
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ModuleFailure
 from ansible_collections.kubess.stateful.plugins.module_utils._k8s_module import check_set_options, finish, set_argspec, start
 from ansible_collections.kubess.stateful.plugins.module_utils._rollout import Rollout
+from ansible_collections.kubess.stateful.plugins.module_utils._statefulset_waiter import StatefulSetWaiter
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import build_api
+
+# Passed as they are to the rollout, and with wait to the waiter.
+SHARED_OPTIONS = ("timeout", "fail_fast", "controller_stall_timeout")
 
 
 def argspec():
     return set_argspec(dict(timeout=dict(type="int", default=300), fail_fast=dict(type="bool", default=True),
-                            controller_stall_timeout=dict(type="int", default=60)))
+                            controller_stall_timeout=dict(type="int", default=60),
+                            wait=dict(type="bool", default=False)))
+
+
+def roll(api, params, check_mode):
+    """The rollout's result; with wait, the waiter's, the rollout's under 'rollout' and its 'changed'."""
+    options = {k: params[k] for k in SHARED_OPTIONS}
+    # With wait, the pods not Ready when nothing is to be rolled (a set just made) are the waiter's, not steps.
+    rolled = Rollout(api, params["name"], params["namespace"], wait_again=not params["wait"],
+                     **options).run(check_mode=check_mode)
+    if not params["wait"]:
+        return rolled
+    waiter = StatefulSetWaiter(api, params["name"], params["namespace"], **options)
+    try:
+        waited = waiter.check() if check_mode else waiter.wait()
+    except ModuleFailure as err:
+        raise ModuleFailure(err.msg, **dict(err.result, changed=rolled["changed"], rollout=rolled))
+    return dict(waited, changed=rolled["changed"], rollout=rolled)
 
 
 def main():
     module, api, _started = start(argspec(), check_set_options, build_api)
     params = module.params
-    rollout = Rollout(api, params["name"], params["namespace"], timeout=params["timeout"],
-                      fail_fast=params["fail_fast"], controller_stall_timeout=params["controller_stall_timeout"])
-    finish(module, lambda: rollout.run(check_mode=module.check_mode),
+    finish(module, lambda: roll(api, params, module.check_mode),
            "StatefulSet {0}/{1}".format(params["namespace"], params["name"]))
 
 

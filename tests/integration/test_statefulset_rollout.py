@@ -35,8 +35,8 @@ def revisions(cluster, namespace) -> dict[int, str]:
             for i in range(3)}
 
 
-def rollout(cluster, tmp_path, namespace, check_mode=False, timeout=60):
-    args = {"name": "db", "namespace": namespace, "timeout": timeout}
+def rollout(cluster, tmp_path, namespace, check_mode=False, timeout=60, **more):
+    args = dict({"name": "db", "namespace": namespace, "timeout": timeout}, **more)
     return ModuleRun(cluster, tmp_path, args, check_mode=check_mode, module=MODULE).result()
 
 
@@ -84,6 +84,25 @@ def test_a_held_template_rolls_one_ordinal_at_a_time_the_highest_first(cluster, 
 
     again = rollout(cluster, tmp_path, namespace)
     assert again["_rc"] == 0 and again["changed"] is False and again["rolled"] == []
+
+
+def test_with_wait_a_new_set_is_waited_for_and_a_held_template_rolled_then_waited_for(cluster, namespace, tmp_path):
+    # A set just made (its pods may not all be made yet): nothing to roll; the module returns once every ordinal is
+    # Ready, and lists no ordinal as rolled.
+    cluster.apply(sts_manifest("db", delay="300ms", annotations={"kubess.io/test-revision": "1"}), namespace)
+    made = rollout(cluster, tmp_path, namespace, wait=True)
+    assert made["_rc"] == 0, made.get("msg")
+    assert made["changed"] is False and made["rollout"]["rolled"] == [] and made["rollout"]["partition"] == 0
+    assert [(o["pod"], o["ready"]) for o in made["ordinals"]] == [("db-0", True), ("db-1", True), ("db-2", True)]
+    # A held template: rolled, the highest first, and the result says so under 'rollout', with the wait's fields.
+    before = revisions(cluster, namespace)
+    apply_held(cluster, namespace, 2)
+    res = rollout(cluster, tmp_path, namespace, wait=True)
+    assert res["_rc"] == 0, res.get("msg")
+    assert res["changed"] is True and [r["ordinal"] for r in res["rollout"]["rolled"]] == [2, 1, 0]
+    assert all(o["ready"] for o in res["ordinals"]) and res["replicas"] == 3
+    after = revisions(cluster, namespace)
+    assert set(after.values()) == {res["rollout"]["update_revision"]} and not set(after.values()) & set(before.values())
 
 
 def test_a_bad_template_stops_at_the_highest_ordinal_rolls_back_and_a_fix_goes_on(cluster, namespace, tmp_path):

@@ -59,6 +59,18 @@ def test_check_mode_names_the_ordinals_highest_first_and_writes_nothing(revision
     assert api.sent == []
 
 
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_without_wait_again_pods_not_ready_with_nothing_to_write_are_left_to_the_wait_that_follows(check_mode):
+    # A set just made: its pods on the update revision, one not Ready yet, one not made yet; partition 0.
+    api = FakeApi(["etcd-new", "etcd-new!", None])
+    result = Rollout(api, "etcd", "db", wait_again=False).run(check_mode=check_mode)
+    assert result["changed"] is False and result.get("would_roll", result.get("rolled")) == []
+    assert api.sent == []
+    # Something to write is rolled as before: the pod not Ready at the partition is waited for again.
+    held = Rollout(FakeApi(["etcd-old", "etcd-old", "etcd-new!"], partition=2), "etcd", "db", wait_again=False)
+    assert [w["ordinal"] for w in held.run(check_mode=True)["would_roll"]] == [2, 1, 0]
+
+
 def test_ordinals_start_where_the_set_says():
     # The partition counts from spec.ordinals.start: 1 holds ordinal 5 and releases ordinal 6.
     result = Rollout(FakeApi(["etcd-old", "etcd-new"], partition=1, start=5), "etcd", "db").run(check_mode=True)
