@@ -81,7 +81,7 @@ def test_every_member_archives_the_clusters_transactions_to_the_backup_volume(st
         # The GTID of the event group that holds the row: the last GTID line before the marker.
         gtids[member] = re.findall(r"\bGTID (\d+-\d+-\d+)\b", text[:text.index(marker)])[-1]
     assert len(set(gtids.values())) == 1 and next(iter(gtids.values())).startswith("1-1-"), gtids
-    files = [p for p in (BACKUPS / "binlogs" / f"{stack.namespace}-pxc").glob("pxc-*/*/binlog.*") if p.is_file()]
+    files = [p for p in (BACKUPS / "binlogs" / f"{stack.namespace}_pxc").glob("pxc-*/*/binlog.*") if p.is_file()]
     assert {p.parts[-3] for p in files} == set(MEMBERS)
     assert all((p.stat().st_uid, p.stat().st_gid) == (MYSQL_UID, MYSQL_UID) for p in files)
 
@@ -135,7 +135,7 @@ def test_a_backup_holds_the_rows_written_before_it_and_not_after(stack):
     # In the binary log archive: a file of an older generation of pxc-0, last written before the oldest backup kept
     # (20200102T000000Z), which goes with its directory, and another cluster's, which stays. Written through the NFS
     # server (from pxc-0's binlog-archive container, as 999), whose cache would not see files made behind it.
-    archive = BACKUPS / "binlogs" / f"{stack.namespace}-pxc"
+    archive = BACKUPS / "binlogs" / f"{stack.namespace}_pxc"
     live = sorted(p for p in archive.glob("pxc-*/*/binlog.*") if p.is_file())
     planted = [f"/backup/binlogs/{stack.namespace}_pxc/pxc-0/20191231T000000Z/binlog.000001",
                "/backup/binlogs/other-pxc/pxc-0/20191231T000000Z/binlog.000001"]
