@@ -98,7 +98,7 @@ RETURN = r"""
 rollout:
   description:
     - With O(wait), this module's own fields below (RV(exists) to RV(would_roll)); the top level then holds what
-      M(kubess.stateful.statefulset_wait) returns (C(ordinals), C(ready), C(replicas), ...), and RV(changed) is
+      M(kubess.stateful.statefulset_wait) returns (C(ordinals), C(ready), C(replicas), ...), and C(changed) is
       whether the rollout wrote.
   returned: with O(wait)
   type: dict
