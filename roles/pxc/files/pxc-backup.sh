@@ -70,8 +70,9 @@ part="$dir/.$name.part"
 # What a backup pod killed at its deadline left (a Job's deadline is at most a day): this cluster's only.
 now=$(date +%s)
 for path in "$dir/.$prefix-"*.part; do
-  [ -f "$path" ] && [ "$(stat -c %Y -- "$path")" -lt $((now - 86400)) ] || continue
-  if rm -f -- "$path"; then log "deleted ${path##*/}, left by an earlier backup pod"; fi
+  if [ -f "$path" ] && [ "$(stat -c %Y -- "$path")" -lt $((now - 86400)) ] && rm -f -- "$path"; then
+    log "deleted ${path##*/}, left by an earlier backup pod"
+  fi
 done
 mkdir -p "$scratch/target" "$scratch/tmp"
 log "backing up $host into $name"
