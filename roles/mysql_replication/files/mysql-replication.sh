@@ -733,7 +733,7 @@ store_backup() {
   source=$(fqdn "$ordinal")
   part=$dir/.$name.part
   # What a backup pod killed at its deadline left (its Job's deadline is at most a day).
-  find "$dir" -maxdepth 1 -type f -name ".$prefix-*.part" -mmin +1440 -delete -printf 'deleted %f\n' \
+  find "$dir" -maxdepth 1 -type f -name ".$prefix-[0-9]*T[0-9]*Z.*.part" -mmin +1440 -delete -printf 'deleted %f\n' \
     || log "could not delete the unfinished backups of earlier pods"
   request_backup "$source" "$request"
   log "storing a backup of $source into $name"

@@ -67,9 +67,10 @@ fi
 name=${KUBESS_BACKUP_NAME:-}
 [ -n "$name" ] || name="$prefix-$(date -u +%Y%m%dT%H%M%SZ).$format.gz"
 part="$dir/.$name.part"
-# What a backup pod killed at its deadline left (a Job's deadline is at most a day): this cluster's only.
+# What a backup pod killed at its deadline left (pxc_backup_timeout is at most a day): this cluster's only, named
+# <prefix>-<UTC time> (not the cluster <name>-<suffix> of the same namespace).
 now=$(date +%s)
-for path in "$dir/.$prefix-"*.part; do
+for path in "$dir/.$prefix-"[0-9]*T[0-9]*Z.*.part; do
   if [ -f "$path" ] && [ "$(stat -c %Y -- "$path")" -lt $((now - 86400)) ] && rm -f -- "$path"; then
     log "deleted ${path##*/}, left by an earlier backup pod"
   fi

@@ -117,6 +117,7 @@ def test_the_network_policy_lets_the_backup_pods_reach_the_client_port_only_with
 @pytest.mark.parametrize("var, value, fragment", [
     ("pxc_backup_keep", "0", "pxc_backup_keep "),
     ("pxc_backup_timeout", "10", "pxc_backup_timeout "),
+    ("pxc_backup_timeout", "86401", "pxc_backup_timeout "),
     ("pxc_backup_schedule", "nightly", "pxc_backup_schedule must be empty or a cron schedule"),
     ("pxc_backup_time_zone", "Not:a:zone", "pxc_backup_time_zone must be an IANA time zone"),
     ("pxc_backup_directory", "../elsewhere", "pxc_backup_directory must be a relative path"),
@@ -216,7 +217,8 @@ def test_unfinished_backups_of_this_cluster_older_than_a_day_are_deleted(tmp_pat
     day_old = time.time() - 86400 - 60
     parts = {".ns-eu_pxc-20261201T000000Z.mbstream.gz.part": day_old,  # a pod killed at its deadline: goes
              ".ns-eu_pxc-20261203T090000Z.mbstream.gz.part": time.time() - 3600,  # maybe still written: stays
-             ".ns_eu-pxc-20261201T000000Z.mbstream.gz.part": day_old}  # another cluster's: stays
+             ".ns_eu-pxc-20261201T000000Z.mbstream.gz.part": day_old,  # another cluster's: stays
+             ".ns-eu_pxc-x-20261201T000000Z.mbstream.gz.part": day_old}  # the cluster pxc-x's: stays
     for name, mtime in parts.items():
         (backup / name).write_text("cut", encoding="utf-8")
         os.utime(backup / name, (mtime, mtime))
@@ -224,6 +226,7 @@ def test_unfinished_backups_of_this_cluster_older_than_a_day_are_deleted(tmp_pat
     assert result.returncode == 0, result.stderr
     assert "deleted .ns-eu_pxc-20261201T000000Z.mbstream.gz.part, left by an earlier backup pod" in result.stderr
     assert stored(tmp_path) == [".ns-eu_pxc-20261203T090000Z.mbstream.gz.part",
+                                ".ns-eu_pxc-x-20261201T000000Z.mbstream.gz.part",
                                 ".ns_eu-pxc-20261201T000000Z.mbstream.gz.part", "ns-eu_pxc-20261203T101500Z.mbstream.gz"]
 
 
