@@ -349,13 +349,14 @@ start_kubelet() {
     die "$NODE_NAME did not become Ready in 120 s; see $nstate/logs/kubelet.log"
 }
 
-# Ready, and the node.kubernetes.io/not-ready taint the node registers with gone (the node lifecycle controller
-# removes it a moment after Ready; until then nothing without a toleration for it is scheduled there).
+# Ready, and the node.kubernetes.io/not-ready taint the node registers with (or unreachable, after a kubelet outage)
+# gone: the node lifecycle controller removes it a moment after Ready; until then nothing without a toleration for
+# it is scheduled there.
 node_ready() {
   local state
   state=$(kc get node "$NODE_NAME" \
     -o jsonpath='{.status.conditions[?(@.type=="Ready")].status} {.spec.taints[*].key}' 2>/dev/null) || return 1
-  [[ $state == True* && $state != *node.kubernetes.io/not-ready* ]]
+  [[ $state == True* && $state != *node.kubernetes.io/not-ready* && $state != *node.kubernetes.io/unreachable* ]]
 }
 
 start_kube_proxy() {

@@ -161,6 +161,9 @@ def restore_job(name: str, source: str | None, **status: int) -> dict:
       restore_job("etcd-restore-1", RESTORE["etcd_restore_from"], failed=1)], ["etcd-restore-1"]),
     ([restore_job("etcd-restore-0", "another.db", succeeded=1), restore_job("etcd-restore-2", None)],
      ["etcd-restore-0", "etcd-restore-2"]),
+    # Made before the annotation was renamed: read under its old name.
+    ([{"metadata": {"name": "etcd-restore-0", "annotations": {"kubess.io/restore-from": RESTORE["etcd_restore_from"]}},
+       "status": {"succeeded": 1}}], []),
 ])
 def test_restore_jobs_left_failed_or_for_another_snapshot_are_deleted_first(found, stale):
     assert render("etcd", "etcd__restore_jobs_stale", RESTORE, facts={"etcd__cluster": {"restore_jobs": found}}) == stale
