@@ -8,6 +8,19 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 
+class WaiterStandIn:
+    """The entry points of StatefulSetWaiter, for a stand-in: wait() and check() both answer with _result(entry)."""
+
+    def _result(self, entry):
+        raise NotImplementedError
+
+    def wait(self):
+        return self._result("wait")
+
+    def check(self):
+        return self._result("check")
+
+
 class Exited(Exception):
     """exit_json was called: args[0] holds its result."""
 

@@ -8,7 +8,7 @@ recorders, so every test stops at the module's own boundary (the rollout and the
 from __future__ import annotations
 
 import pytest
-from module_runner import run_main, stop_at_exit
+from module_runner import WaiterStandIn, run_main, stop_at_exit
 
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ModuleFailure
 from ansible_collections.kubess.stateful.plugins.modules import statefulset_rollout as module
@@ -35,7 +35,7 @@ class FakeRollout:
         return dict(ROLLED)
 
 
-class FakeWaiter:
+class FakeWaiter(WaiterStandIn):
     def __init__(self, api, name, namespace, **options):
         Calls.log.append(("waiter", name, namespace, options))
 
@@ -44,12 +44,6 @@ class FakeWaiter:
         if Calls.waiter_error is not None:
             raise Calls.waiter_error
         return dict(WAITED)
-
-    def wait(self):
-        return self._result("wait")
-
-    def check(self):
-        return self._result("check")
 
 
 @pytest.fixture

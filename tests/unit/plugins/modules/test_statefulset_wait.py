@@ -7,13 +7,13 @@ recorders, so every test stops at the module's own boundary (the waiter's behavi
 from __future__ import annotations
 
 import pytest
-from module_runner import run_main, stop_at_exit
+from module_runner import WaiterStandIn, run_main, stop_at_exit
 
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ModuleFailure
 from ansible_collections.kubess.stateful.plugins.modules import statefulset_wait as module
 
 
-class Recorder:
+class Recorder(WaiterStandIn):
     """Stands in for StatefulSetWaiter: records how it was built and which entry point ran."""
 
     built: dict = {}
@@ -28,12 +28,6 @@ class Recorder:
         if Recorder.error is not None:
             raise Recorder.error
         return {"changed": False, "name": Recorder.built["name"], "entry": entry}
-
-    def wait(self):
-        return self._result("wait")
-
-    def check(self):
-        return self._result("check")
 
 
 @pytest.fixture
