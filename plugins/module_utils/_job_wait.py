@@ -26,6 +26,24 @@ PODS = ns_path("v1", "{0}", "pods")
 EVENTS = ns_path("v1", "{0}", "events")
 LOG_TIMEOUT = 15
 EVENT_LINES = 8
+# The options of a module that waits for Jobs (doc fragment kubess.stateful.job_wait).
+WAIT_OPTIONS = dict(
+    namespace=dict(type="str", required=True),
+    failure=dict(type="str", default=""),
+    log_lines=dict(type="int", default=25),
+    timeout=dict(type="int", default=600),
+)
+
+
+def wait_option_problem(params):
+    """The first of the wait's options that is wrong, as a message, or None."""
+    if params["timeout"] <= 0:
+        return "timeout must be a positive number of seconds, got {0}".format(params["timeout"])
+    if params["log_lines"] <= 0:
+        return "log_lines must be a positive number, got {0}".format(params["log_lines"])
+    if not params["namespace"].strip():
+        return "namespace must not be empty"
+    return None
 
 
 def end_of(job):

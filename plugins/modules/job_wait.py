@@ -11,8 +11,8 @@ author:
   - kubess.stateful maintainers (@kubess)
 description:
   - Watches every Job of O(names), in O(namespace), at once, until each has its C(Complete) condition, or one has its
-    C(Failed) condition. The roles of this collection run their backup and restore Jobs with it, after applying them
-    with M(kubernetes.core.k8s).
+    C(Failed) condition, for Jobs applied by another task. M(kubess.stateful.job_run) applies a role's Jobs and
+    waits for them this way, in one task.
   - When every Job completed, returns them in RV(jobs). As soon as one failed, fails with O(failure) first, then for
     each failed Job the reason its controller gives and the last O(log_lines) lines of its newest pod's log, each line
     marked with the pod and the container (init containers first); when its pods are gone (the controller deletes
@@ -20,33 +20,12 @@ description:
   - Fails, naming the Job, when it does not exist, is deleted (or deleted and made again) before it ends, or has not
     ended at O(timeout) (with its pods' phases and the containers that wait or ended with an error).
 options:
-  namespace:
-    description:
-      - Namespace of the Jobs.
-    type: str
-    required: true
   names:
     description:
       - The Jobs to wait for. Each must exist when the module starts (it was just applied).
     type: list
     elements: str
     required: true
-  failure:
-    description:
-      - What a failure means for the user, said before the failed Jobs and their logs (for example what was not
-        done).
-    type: str
-    default: ""
-  log_lines:
-    description:
-      - How many lines of a failed Job's log the failure carries.
-    type: int
-    default: 25
-  timeout:
-    description:
-      - How long, in seconds, all the Jobs together may take.
-    type: int
-    default: 600
 attributes:
   check_mode:
     support: full
@@ -54,6 +33,7 @@ attributes:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - kubess.stateful.k8s_module
+  - kubess.stateful.job_wait
 notes:
   - The credentials need C(list) and C(watch) on Jobs, C(list) on pods and events, and C(get) on C(pods/log), in the
     namespace.
@@ -102,29 +82,20 @@ job:
   sample: pxc-backup-1764842400
 """
 
-from ansible_collections.kubess.stateful.plugins.module_utils._job_wait import JobWait
+from ansible_collections.kubess.stateful.plugins.module_utils._job_wait import WAIT_OPTIONS, JobWait, wait_option_problem
 from ansible_collections.kubess.stateful.plugins.module_utils._k8s_module import finish, start, with_auth
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import build_api
 
 
 def argspec():
-    return with_auth(dict(
-        namespace=dict(type="str", required=True),
-        names=dict(type="list", elements="str", required=True),
-        failure=dict(type="str", default=""),
-        log_lines=dict(type="int", default=25),
-        timeout=dict(type="int", default=600),
-    ))
+    return with_auth(dict(WAIT_OPTIONS, names=dict(type="list", elements="str", required=True)))
 
 
 def check_options(params):
     """The first option that is wrong, as a message, or None: before anything is read."""
-    if params["timeout"] <= 0:
-        return "timeout must be a positive number of seconds, got {0}".format(params["timeout"])
-    if params["log_lines"] <= 0:
-        return "log_lines must be a positive number, got {0}".format(params["log_lines"])
-    if not params["namespace"].strip():
-        return "namespace must not be empty"
+    problem = wait_option_problem(params)
+    if problem:
+        return problem
     if not params["names"] or any(not name.strip() for name in params["names"]):
         return "names must list at least one Job, and no empty name, got {0!r}".format(params["names"])
     return None

@@ -117,6 +117,15 @@ def test_backup_then_restore_into_a_new_namespace(stack):
         assert f"etcd_restore_from: restoring {missing} failed" in text, failed.tail()
         assert re.search(r"etcd-restore-[0-2]", text), failed.tail()
         assert stack.node.cluster.get_json("statefulsets", "-n", RESTORED)["items"] == []
+        # In check mode, with the failed Jobs still there: the run reports what it would change and writes nothing
+        # (a dry-run apply of the new Jobs over the failed ones would be refused: a Job's template is immutable).
+        since = time.time()
+        checked = run_site(env, "etcd-restore-check", "--check", "--tags", "etcd",
+                           "-e", json.dumps({"etcd_namespace": RESTORED, "etcd_restore_from": snapshot}))
+        with open(stack.node.cluster.audit_log, encoding="utf-8") as log:
+            api_writes = [w for w in writes(log, since) if not w["uri"].split("?")[0].endswith("/exec")]
+        assert checked.returncode == 0 and checked.recap["localhost"]["changed"] > 0, checked.tail()
+        assert api_writes == [], api_writes
         # Then from the snapshot: the failed Jobs are deleted first, and the restore runs again on the same claims.
         restored = run_site(env, "etcd-restore", "--tags", "etcd",
                             "-e", json.dumps({"etcd_namespace": RESTORED, "etcd_restore_from": snapshot}))

@@ -148,34 +148,9 @@ def test_a_restore_over_a_running_cluster_is_refused_unless_that_cluster_was_mad
     assert not rule["ok"] and "(made from restored_etcd-2020.db)" in rule["msg"]
 
 
-def restore_job(name: str, source: str | None, **status: int) -> dict:
-    metadata = {"name": name, "annotations": {"kubess.io/restored-from": source}} if source else {"name": name}
-    return {"metadata": metadata, "status": status}
-
-
-@pytest.mark.parametrize("found, stale", [
-    ([], []),
-    ([restore_job("etcd-restore-0", RESTORE["etcd_restore_from"], active=1),
-      restore_job("etcd-restore-1", RESTORE["etcd_restore_from"], succeeded=1)], []),
-    ([restore_job("etcd-restore-0", RESTORE["etcd_restore_from"], succeeded=1),
-      restore_job("etcd-restore-1", RESTORE["etcd_restore_from"], failed=1)], ["etcd-restore-1"]),
-    ([restore_job("etcd-restore-0", "another.db", succeeded=1), restore_job("etcd-restore-2", None)],
-     ["etcd-restore-0", "etcd-restore-2"]),
-    # Made before the annotation was renamed: read under its old name.
-    ([{"metadata": {"name": "etcd-restore-0", "annotations": {"kubess.io/restore-from": RESTORE["etcd_restore_from"]}},
-       "status": {"succeeded": 1}}], []),
-])
-def test_restore_jobs_left_failed_or_for_another_snapshot_are_deleted_first(found, stale):
-    assert render("etcd", "etcd__restore_jobs_stale", RESTORE, facts={"etcd__cluster": {"restore_jobs": found}}) == stale
-
-
-def test_the_restore_jobs_are_read_only_when_a_restore_is_asked_for():
-    assert "restore_jobs" not in render("etcd", "etcd__reads", {})
-    read = render("etcd", "etcd__reads", RESTORE)["restore_jobs"]
-    assert (read["kind"], read["namespace"]) == ("Job", "restored")
-    assert sorted(read["label_selector"].split(",")) == [
-        "app.kubernetes.io/component=restore", "app.kubernetes.io/instance=etcd",
-        "app.kubernetes.io/managed-by=kubess.stateful", "app.kubernetes.io/name=etcd-backup"]
+def test_the_restore_reads_no_jobs():
+    # kubess.stateful.job_run reads the restore Jobs itself when it runs them.
+    assert not [read for read in render("etcd", "etcd__reads", RESTORE).values() if read["kind"] == "Job"]
 
 
 @pytest.mark.parametrize("var, value, fragment", [

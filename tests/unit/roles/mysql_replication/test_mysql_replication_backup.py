@@ -187,23 +187,6 @@ def test_a_restore_over_a_running_set_is_refused_unless_that_set_was_made_from_t
     assert not rule["ok"] and "(made from shop-mysql-2020.mbstream.gz)" in rule["msg"]
 
 
-@pytest.mark.parametrize("found, stale", [
-    ([], False),
-    ([{"metadata": {"annotations": {"kubess.io/restored-from": RESTORE["mysql_replication_restore_from"]}},
-       "status": {"active": 1}}], False),
-    ([{"metadata": {"annotations": {"kubess.io/restored-from": RESTORE["mysql_replication_restore_from"]}},
-       "status": {"succeeded": 1}}], False),
-    ([{"metadata": {"annotations": {"kubess.io/restored-from": RESTORE["mysql_replication_restore_from"]}},
-       "status": {"failed": 1}}], True),
-    ([{"metadata": {"annotations": {"kubess.io/restored-from": "another.mbstream.gz"}}, "status": {"succeeded": 1}}],
-     True),
-    ([{"metadata": {}, "status": {}}], True),
-])
-def test_a_restore_job_left_failed_or_for_another_backup_is_deleted_first(found, stale):
-    assert render("mysql_replication", "mysql_replication__restore_job_stale", RESTORE,
-                  facts={"mysql_replication__cluster": {"restore_job": found}}) is stale
-
-
 def test_teardown_removes_the_cronjob_and_jobs_by_their_labels():
     entries = {e["kind"]: e for e in render("mysql_replication", "mysql_replication__teardown",
                                             {"mysql_replication_state": "absent"})}

@@ -400,18 +400,6 @@ def test_the_restored_cluster_and_its_job_name_the_backup_and_the_time():
     assert made["metadata"]["annotations"]["kubess.io/restored-from"] == source
 
 
-@pytest.mark.parametrize("found, stale", [
-    ([], False),
-    ([{"metadata": {"annotations": {"kubess.io/restored-from": RESTORE["pxc_restore_from"]}},
-       "status": {"succeeded": 1}}], False),
-    ([{"metadata": {"annotations": {"kubess.io/restored-from": RESTORE["pxc_restore_from"]}},
-       "status": {"failed": 1}}], True),
-    ([{"metadata": {"annotations": {"kubess.io/restored-from": "another.mbstream.gz"}}, "status": {"active": 1}}], True),
-])
-def test_a_restore_job_left_failed_or_for_another_backup_is_deleted_first(found, stale):
-    assert render("pxc", "pxc__restore_job_stale", RESTORE, facts={"pxc__cluster": {"restore_job": found}}) is stale
-
-
 RESTORE_STANDINS = {
     "mbstream": """#!/bin/sh
 # Stand-in mbstream -x -C DIR: the stream is a tar of the backup's files.
