@@ -156,6 +156,11 @@ def test_backup_then_restore_into_a_new_namespace(stack):
         again = run_site(env, "etcd-restore-again", "--tags", "etcd",
                          "-e", json.dumps({"etcd_namespace": RESTORED, "etcd_restore_from": snapshot}))
         assert again.returncode == 0 and again.recap["localhost"]["changed"] == 0, again.tail()
+        # A run without etcd_restore_from keeps the annotation: no change, and the restore command stays a no-op.
+        plain = run_site(env, "etcd-restored-rerun", "--tags", "etcd", "-e", json.dumps({"etcd_namespace": RESTORED}))
+        assert plain.returncode == 0 and plain.recap["localhost"]["changed"] == 0, plain.tail()
+        annotations = stack.node.cluster.get_json("statefulset", "etcd", *ns)["metadata"]["annotations"]
+        assert annotations["kubess.io/restored-from"] == snapshot, annotations
     finally:
         gone = run_site(env, "etcd-restore-teardown", "--tags", "etcd", "-e",
                         json.dumps({"etcd_namespace": RESTORED, "etcd_state": "absent", "etcd_purge": True}))
