@@ -3,19 +3,29 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 """Running a role's Jobs (kubess.stateful.job_run): a Job of the same name that cannot serve (it failed, is being
-deleted, or was made for something else: an annotation of the definition differs) is deleted first; every Job that
-is not there is applied (server-side apply); then every Job is waited for as kubess.stateful.job_wait waits. A Job
-that is there and can serve (running, or complete) is waited for as it is: its pod template cannot change."""
+deleted, or was made for something else: an annotation of the definition, or the digest of its spec, differs) is
+deleted first; every Job that is not there is applied (server-side apply), carrying the digest of its spec; then
+every Job is waited for as kubess.stateful.job_wait waits. A Job that is there and can serve (running, or complete)
+is waited for as it is: its pod template cannot change."""
 
+import hashlib
 import json
-import time
 
 from ansible_collections.kubess.stateful.plugins.module_utils._delete import Deletion
-from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ModuleFailure
+from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ApiFailure, ModuleFailure
 from ansible_collections.kubess.stateful.plugins.module_utils._job_wait import JOBS, end_of
 from ansible_collections.kubess.stateful.plugins.module_utils._watch import UntilDeadline
 
 APPLY_PATCH = "application/apply-patch+yaml"
+# The digest of the spec a Job was applied from: a Job of the same name made from another spec (another membership,
+# image or command) does not serve. A Job without it (applied by other means) is judged by its annotations alone.
+SPEC_DIGEST = "kubess.io/job-spec-sha256"
+
+
+def spec_digest(definition):
+    """The SHA-256 of the definition's spec, as canonical JSON."""
+    text = json.dumps(definition.get("spec") or {}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def definition_problem(index, definition, namespace):
@@ -50,6 +60,8 @@ def stale_reason(live, definition):
     for key in sorted(want):
         if have.get(key) != want[key]:
             return "its annotation {0} is {1!r}, not {2!r}".format(key, have.get(key), want[key])
+    if have.get(SPEC_DIGEST) not in (None, spec_digest(definition)):
+        return "it was made from another spec (another membership, image, command or placement)"
     return None
 
 
@@ -65,7 +77,8 @@ class JobRun(UntilDeadline):
         self.path = JOBS.format(wait.namespace)
 
     def _apply(self, definition, dry_run=False):
-        body = dict(definition, metadata=dict(definition["metadata"], namespace=self.namespace))
+        annotations = dict(definition["metadata"].get("annotations") or {}, **{SPEC_DIGEST: spec_digest(definition)})
+        body = dict(definition, metadata=dict(definition["metadata"], namespace=self.namespace, annotations=annotations))
         query = [("fieldManager", self.field_manager), ("force", "true")] + ([("dryRun", "All")] if dry_run else [])
         # As text: the client serializes only JSON content types itself (JSON is YAML).
         self._retry(lambda: self.api.send("PATCH", self.path + "/" + body["metadata"]["name"], body=json.dumps(body),
@@ -93,17 +106,21 @@ class JobRun(UntilDeadline):
                 if live is None:
                     self._apply(definition, dry_run=True)
             return dict(fields, jobs=[], seconds=0.0)
-        if deleted:
-            Deletion(self.api, self.namespace, [dict(api_version="batch/v1", kind="Job", name=entry["name"])
-                                                for entry in deleted],
-                     "Foreground", True, self.deadline, self.clock).run()
-        for definition in to_start:
-            self._apply(definition)
         try:
+            if deleted:
+                Deletion(self.api, self.namespace, [dict(api_version="batch/v1", kind="Job", name=entry["name"])
+                                                    for entry in deleted],
+                         "Foreground", True, self.deadline, self.clock).run()
+            for definition in to_start:
+                self._apply(definition)
             result = self.wait.run()
         except ModuleFailure as err:
+            # What was deleted and started before the failure is said with it.
             err.result.update(fields)
             raise
+        except ApiFailure as err:
+            raise ModuleFailure("The Jobs in namespace {0}: the API refused a request: {1}".format(self.namespace, err),
+                                **fields) from None
         result.update(fields)
         result["seconds"] = round(self.clock() - started, 3)
         return result

@@ -11,11 +11,13 @@ author:
   - kubess.stateful maintainers (@kubess)
 description:
   - Reads the Job of each of O(definitions) in O(namespace). A Job that cannot serve is deleted first, and waited
-    for until it and its pods are gone; one cannot serve when it failed, is being deleted, or has an annotation of
-    its definition with another value (the roles of this collection annotate a restore Job with the backup it
-    restores).
-  - Then every Job that is not there is applied (server-side apply under O(field_manager)). A Job that is there and
-    can serve (running, or complete) is left as it is; its pod template cannot change.
+    for until it and its pods are gone. One cannot serve when it failed, is being deleted, has an annotation of its
+    definition with another value (the roles of this collection annotate a restore Job with the backup it
+    restores), or was applied by this module from another spec (its annotation C(kubess.io/job-spec-sha256), the
+    digest of the spec, differs).
+  - Then every Job that is not there is applied (server-side apply under O(field_manager)), with that digest. A Job
+    that is there and can serve (running, or complete) is left as it is; its pod template cannot change.
+  - O(timeout) counts the deletion, the applies and the wait together.
   - Then waits for every Job as M(kubess.stateful.job_wait) does, and fails the same way, naming a failed Job with
     the end of its log.
   - The roles of this collection run their backup and restore Jobs with it. A run of the same restore again finds

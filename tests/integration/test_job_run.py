@@ -39,6 +39,8 @@ def test_runs_a_job_once_for_its_definition(cluster, namespace, tmp_path):
     first = cluster.get_json("job", "restore", "-n", namespace, "--show-managed-fields")
     managers = {entry["manager"] for entry in first["metadata"]["managedFields"]}
     assert "kubess-test" in managers, managers
+    # The digest of the spec it was applied from: a definition with another spec would replace it.
+    assert len(first["metadata"]["annotations"]["kubess.io/job-spec-sha256"]) == 64
     # The same definition again: the complete Job serves; nothing is written, nothing run again.
     again = run(cluster, tmp_path, namespace, definition("restore", "a.gz"))
     assert again["_rc"] == 0 and not again["changed"] and again["started"] == [], again

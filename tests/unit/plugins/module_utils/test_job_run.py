@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.kubess.stateful.plugins.module_utils import _job_run
 from ansible_collections.kubess.stateful.plugins.module_utils._exceptions import ApiFailure, ModuleFailure
-from ansible_collections.kubess.stateful.plugins.module_utils._job_run import JobRun, stale_reason
+from ansible_collections.kubess.stateful.plugins.module_utils._job_run import SPEC_DIGEST, JobRun, spec_digest, stale_reason
 from ansible_collections.kubess.stateful.plugins.modules import job_run as module
 
 JOBS = "/apis/batch/v1/namespaces/db/jobs"
@@ -94,6 +94,20 @@ def test_a_job_serves_unless_it_failed_is_being_deleted_or_was_made_for_somethin
     assert stale_reason(found, definition("r")) == reason
 
 
+def test_a_job_made_from_another_spec_does_not_serve_one_applied_by_other_means_does():
+    made = live("r", ended="Complete")
+    made["metadata"]["annotations"][SPEC_DIGEST] = spec_digest(definition("r"))
+    assert stale_reason(made, definition("r")) is None
+    other = definition("r")
+    other["spec"]["template"]["spec"]["containers"][0]["args"] = ["--initial-cluster=five-members"]
+    assert stale_reason(made, other) == (
+        "it was made from another spec (another membership, image, command or placement)")
+    # Without the digest (not applied by job_run), the annotations alone decide.
+    assert stale_reason(live("r", ended="Complete"), other) is None
+    # The digest does not depend on the order of the keys.
+    assert spec_digest({"spec": {"a": 1, "b": [2]}}) == spec_digest({"spec": {"b": [2], "a": 1}})
+
+
 def test_a_missing_job_is_applied_then_waited_for(monkeypatch):
     api, log = FakeApi(), []
     res = job_run(api, [definition("r")], monkeypatch, log).run()
@@ -101,7 +115,10 @@ def test_a_missing_job_is_applied_then_waited_for(monkeypatch):
     ((method, name, query, content_type, body),) = api.sent
     assert (method, name, content_type) == ("PATCH", "r", "application/apply-patch+yaml")
     assert query == {"fieldManager": "kubess-pxc", "force": "true"}
-    assert body == definition("r")
+    # The definition as given, and the digest of its spec.
+    want = definition("r")
+    want["metadata"]["annotations"][SPEC_DIGEST] = spec_digest(want)
+    assert body == want
     assert res["changed"] and res["started"] == ["r"] and res["deleted"] == []
 
 
@@ -124,6 +141,20 @@ def test_stale_jobs_are_deleted_and_gone_before_any_job_is_applied(monkeypatch):
     assert res["started"] == ["r-1", "r-2", "r-3"]
     assert [entry["name"] for entry in res["deleted"]] == ["r-1", "r-2"]
     assert res["deleted"][0]["reason"] == "it failed (BackoffLimitExceeded)"
+
+
+def test_a_refused_apply_after_a_deletion_says_what_was_deleted(monkeypatch):
+    api, log = FakeApi(live("r", ended="Failed")), []
+
+    def refuse(*_args, **_kwargs):
+        raise ApiFailure(422, "Job.batch \"r\" is invalid")
+
+    api.send = refuse
+    with pytest.raises(ModuleFailure) as err:
+        job_run(api, [definition("r")], monkeypatch, log).run()
+    assert err.value.msg == "The Jobs in namespace db: the API refused a request: HTTP 422: Job.batch \"r\" is invalid"
+    assert err.value.result["changed"] and err.value.result["deleted"][0]["name"] == "r"
+    assert log == [("delete", ["r"], "Foreground", True)]
 
 
 def test_check_mode_dry_runs_only_the_jobs_that_are_not_there_and_waits_for_nothing(monkeypatch):
