@@ -17,11 +17,10 @@ description:
     digest of the spec, differs).
   - Then every Job that is not there is applied (server-side apply under O(field_manager)), with that digest. A Job
     that is there and can serve (running, or complete) is left as it is; its pod template cannot change.
-  - O(timeout) counts the deletion, the applies and the wait together.
   - Then waits for every Job as M(kubess.stateful.job_wait) does, and fails the same way, naming a failed Job with
-    the end of its log.
-  - The roles of this collection run their backup and restore Jobs with it. A run of the same restore again finds
-    its Jobs complete, changes nothing, and waits for nothing.
+    the end of its log. O(timeout) counts the deletion, the applies and the wait together.
+  - The roles of this collection run their backup and restore Jobs, and WordPress's content Job, with it. A run of
+    the same restore again finds its Jobs complete and changes nothing.
 options:
   definitions:
     description:
