@@ -94,10 +94,10 @@ def test_the_backup_volume_is_in_the_layout_shared_by_directory():
 
 
 def test_restore_makes_the_sets_claims_and_one_job_per_member_with_this_clusters_names():
-    made = render("etcd", "etcd__restore_manifests", {"etcd_restore_from": "kubess_etcd-20261203T101500Z.db",
-                                                      "etcd_namespace": "restored", "etcd_replicas": "3"})
-    claims = [m for m in made if m["kind"] == "PersistentVolumeClaim"]
-    jobs = [m for m in made if m["kind"] == "Job"]
+    restore = {"etcd_restore_from": "kubess_etcd-20261203T101500Z.db", "etcd_namespace": "restored", "etcd_replicas": "3"}
+    claims = render("etcd", "etcd__restore_claims", restore)
+    jobs = render("etcd", "etcd__restore_jobs", restore)
+    assert {m["kind"] for m in claims} == {"PersistentVolumeClaim"} and {m["kind"] for m in jobs} == {"Job"}
     assert [c["metadata"]["name"] for c in claims] == ["data-etcd-0", "data-etcd-1", "data-etcd-2"]
     assert all(c["metadata"]["namespace"] == "restored" and c["spec"]["storageClassName"] == "kubess-nfs"
                for c in claims)
@@ -123,7 +123,7 @@ RESTORE = {"etcd_restore_from": "kubess_etcd-20261203T101500Z.db", "etcd_namespa
 
 
 def test_the_cluster_and_its_restore_jobs_name_the_snapshot_they_were_made_from():
-    jobs = [m for m in render("etcd", "etcd__restore_manifests", RESTORE) if m["kind"] == "Job"]
+    jobs = render("etcd", "etcd__restore_jobs", RESTORE)
     assert [j["metadata"]["annotations"] for j in jobs] == [{"kubess.io/restored-from": RESTORE["etcd_restore_from"]}] * 3
     made = [m for m in render("etcd", "etcd__manifests", RESTORE) if m["kind"] == "StatefulSet"]
     assert made[0]["metadata"]["annotations"]["kubess.io/restored-from"] == RESTORE["etcd_restore_from"]
@@ -274,7 +274,7 @@ def test_every_job_of_the_role_is_placed_with_the_members_tolerations_and_never_
     facts = STAMP
     made = render("etcd", "etcd__backup_cronjob", extra, facts=facts)[0]["spec"]["jobTemplate"]
     jobs = [made] + [render("etcd", "etcd__backup_job", extra, facts=facts)]
-    jobs += [m for m in render("etcd", "etcd__restore_manifests", extra, facts=facts) if m["kind"] == "Job"]
+    jobs += render("etcd", "etcd__restore_jobs", extra, facts=facts)
     assert len(jobs) == 5
     for job in jobs:
         assert job["spec"]["backoffLimit"] == 0 and job["spec"]["activeDeadlineSeconds"] == 300
