@@ -62,7 +62,7 @@ def test_backup_and_removal_check_the_role_s_input_first(role, tasks_from, extra
     assert "Not_A_Label" in out
 
 
-def test_the_wordpress_removal_checks_its_input_and_has_no_statefulset_to_scale_down():
+def test_the_wordpress_removal_checks_its_input_first():
     done = run_role("wordpress", "main", {"wordpress_state": "absent", "wordpress_namespace": "Not_A_Label"})
     task, out = failed_task_and_message(done)
     assert "Check the input of wordpress" in task
